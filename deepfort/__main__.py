@@ -1,0 +1,3 @@
+from deepfort.cli.main import main
+
+main()

@@ -1,0 +1,75 @@
+"""``build_app(settings)``: the FastAPI application, with services created in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from deepfort import __version__
+from deepfort.api import generate, health
+from deepfort.api.errors import install_error_handlers
+from deepfort.api.middleware import BodyGuardMiddleware, RequestIdMiddleware
+from deepfort.api.openai import chat as chat_routes
+from deepfort.api.openai import completions as completion_routes
+from deepfort.api.openai import models as model_routes
+from deepfort.catalog import resolve_models
+from deepfort.config import ModelConfig, Settings
+from deepfort.serving.chat import ChatService
+from deepfort.serving.completions import CompletionService
+from deepfort.serving.context import ServingContext
+from deepfort.serving.pool import ModelPool
+
+log = logging.getLogger(__name__)
+
+
+def build_app(settings: Settings, models: list[ModelConfig] | None = None) -> FastAPI:
+    """Build the app for ``settings``; ``models`` defaults to what :func:`resolve_models` picks.
+
+    Models load in the background after start-up: ``/health`` answers at once, ``/ready`` turns 200
+    when every model is loaded, and model requests before that get 503 with ``Retry-After``.
+    """
+    served = models if models is not None else resolve_models(settings, [])
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = ModelPool(served, settings.server)
+        context = ServingContext(pool=pool, server=settings.server)
+        app.state.pool = pool
+        app.state.chat = ChatService(context)
+        app.state.completions = CompletionService(context)
+        loading = asyncio.create_task(pool.start())
+        loading.add_done_callback(_report_load)
+        try:
+            yield
+        finally:
+            loading.cancel()
+            await asyncio.gather(loading, return_exceptions=True)
+            await pool.close()
+
+    app = FastAPI(
+        title="deepfort",
+        version=__version__,
+        description="OpenAI-compatible API for privately deployed reasoning models.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (chat_routes, completion_routes, model_routes, generate, health):
+        app.include_router(module.router)
+    # Outermost first: the request id exists before the body guard can answer with an error.
+    app.add_middleware(BodyGuardMiddleware, max_bytes=settings.server.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def _report_load(task: asyncio.Task[None]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("model loading failed: %s", exc)
+    else:
+        log.info("all models loaded")

@@ -1,0 +1,39 @@
+"""POST /generate: ``{prompt, max_length}`` in, ``{response}`` out, for clients of the older API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from deepfort.api.deps import chat_service, model_pool, request_id
+from deepfort.api.openai.chat import ERRORS
+from deepfort.api.protocol import ChatCompletionRequest, GenerateRequest, GenerateResponse, UserMessage
+from deepfort.api.streaming import ClientDisconnectedError, until_disconnect
+
+router = APIRouter()
+
+
+@router.post("/generate", response_model=GenerateResponse, responses=ERRORS)
+async def generate(body: GenerateRequest, request: Request) -> Response:
+    served = model_pool(request).get(body.model)
+    chat = ChatCompletionRequest(
+        model=body.model or served.id,
+        messages=[UserMessage(role="user", content=body.prompt)],
+        max_tokens=body.max_length,
+        temperature=body.temperature,
+    )
+    run = await chat_service(request).start(chat, request_id(request))
+    try:
+        result = await until_disconnect(request, run.collect())
+    except ClientDisconnectedError:
+        await run.close()
+        return Response(status_code=499)
+    choice = result.choices[0]
+    reply = GenerateResponse(
+        response=choice.message.content or "",
+        model=result.model,
+        reasoning_content=choice.message.reasoning_content,
+        finish_reason=choice.finish_reason,
+        usage=result.usage,
+    )
+    return Response(reply.model_dump_json(), media_type="application/json")

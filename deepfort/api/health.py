@@ -1,0 +1,33 @@
+"""GET /health (the process answers), GET /ready (every model is loaded), GET /stats (engine counters)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from deepfort.api.deps import model_pool
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+async def ready(request: Request) -> JSONResponse:
+    pool = model_pool(request)
+    models = [m.id for m in pool]
+    if pool.ready:
+        return JSONResponse({"status": "ready", "models": models})
+    return JSONResponse(
+        {"status": "loading", "models": models}, status_code=503, headers={"Retry-After": "1"}
+    )
+
+
+@router.get("/stats")
+async def stats(request: Request) -> dict[str, object]:
+    return {"models": {m.id: asdict(m.engine.stats()) for m in model_pool(request) if m.ready}}

@@ -1,0 +1,1 @@
+"""The `deepfort` command, one module per group."""

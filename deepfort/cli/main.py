@@ -1,0 +1,36 @@
+"""Entry point: ``deepfort`` (also ``python -m deepfort``)."""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import version as dist_version
+
+import typer
+
+from deepfort import __version__
+from deepfort.cli import chat, models, serve
+
+app = typer.Typer(
+    name="deepfort",
+    help="A privately deployed AI platform: OpenAI-compatible serving of reasoning models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve.serve)
+app.command("chat")(chat.chat)
+app.add_typer(models.app, name="models")
+
+
+@app.command("version")
+def version(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Print deepfort's version and the llama.cpp binding it uses."""
+    info = {"deepfort": __version__, "llama-cpp-python": dist_version("llama-cpp-python")}
+    if as_json:
+        typer.echo(json.dumps(info))
+    else:
+        typer.echo(f"deepfort {info['deepfort']} (llama-cpp-python {info['llama-cpp-python']})")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,91 @@
+"""``deepfort serve``: the OpenAI-compatible server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from deepfort.api.app import build_app
+from deepfort.catalog import embedded_model_path, resolve_models
+from deepfort.cli.common import err_console, fail, settings_or_exit
+from deepfort.config import ModelConfig
+from deepfort.errors import DeepfortError
+from deepfort.observability.logs import configure_logging
+
+ModelOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--model", "-m", help="GGUF path or model id; repeat for several. Default: the embedded model."
+    ),
+]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML settings file.")]
+
+
+def _check_file(model: ModelConfig) -> None:
+    path = model.path if model.path is not None else embedded_model_path()
+    if not path.is_file():
+        fail(f"model {model.id}: file not found: {path}")
+    with path.open("rb") as fh:
+        if fh.read(4) != b"GGUF":
+            fail(f"model {model.id}: not a GGUF file: {path}")
+
+
+def apply_model_flags(
+    models: list[ModelConfig], given: list[str], changes: dict[str, object], reasoning_parser: str | None
+) -> list[ModelConfig]:
+    """CLI flags such as ``--n-ctx`` apply to every served model; ``--reasoning-parser`` to the models
+    named with ``--model`` (or to all when none is named)."""
+    out: list[ModelConfig] = []
+    for m in models:
+        update = {k: v for k, v in changes.items() if v is not None}
+        if reasoning_parser and (not given or m.id in given or str(m.path) in given):
+            update["reasoning_parser"] = reasoning_parser
+        out.append(ModelConfig.model_validate({**m.model_dump(), **update}) if update else m)
+    return out
+
+
+def serve(
+    model: ModelOpt = None,
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port [default: 8080].")] = None,
+    queue_size: Annotated[int | None, typer.Option(help="Waiting requests per model before 503.")] = None,
+    max_body_bytes: Annotated[int | None, typer.Option(help="Largest request body in bytes.")] = None,
+    n_ctx: Annotated[int | None, typer.Option("--n-ctx", help="Context length per sequence.")] = None,
+    n_parallel: Annotated[int | None, typer.Option("--parallel", help="Sequences decoded together.")] = None,
+    n_threads: Annotated[int | None, typer.Option("--threads", help="CPU threads per model.")] = None,
+    reasoning_parser: Annotated[
+        str | None, typer.Option(help="e.g. deepseek_r1, for --model models.")
+    ] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error.")] = None,
+) -> None:
+    """Serve models through an OpenAI-compatible API (like `vllm serve MODEL` or `llama-server -m`)."""
+    server = {
+        "host": host,
+        "port": port,
+        "queue_size": queue_size,
+        "max_body_bytes": max_body_bytes,
+        "log_level": log_level,
+    }
+    overrides = {k: v for k, v in server.items() if v is not None}
+    settings = settings_or_exit(config, server=overrides or None)
+    configure_logging(settings.server.log_level)
+    given = list(model or [])
+    try:
+        models = resolve_models(settings, given)
+        changes: dict[str, object] = {"n_ctx": n_ctx, "n_parallel": n_parallel, "n_threads": n_threads}
+        resolved = apply_model_flags(models, given, changes, reasoning_parser)
+    except (DeepfortError, ValueError) as exc:
+        fail(str(exc))
+    for m in resolved:
+        _check_file(m)
+    names = ", ".join(m.id for m in resolved)
+    err_console.print(
+        f"deepfort serving [bold]{names}[/] on http://{settings.server.host}:{settings.server.port}/v1",
+        highlight=False,
+    )
+    app = build_app(settings, resolved)
+    uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_config=None, access_log=False)

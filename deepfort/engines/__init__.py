@@ -1,0 +1,1 @@
+"""Inference engines behind one protocol (see :mod:`deepfort.engines.base`)."""

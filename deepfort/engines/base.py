@@ -1,0 +1,147 @@
+"""The Engine protocol: one streaming generate method, plus tokenizer access, capabilities and stats.
+
+An engine receives a fully prepared :class:`EngineRequest` (prompt text or token ids, sampling, limits)
+and yields :class:`EngineDelta` values. The first delta is an *acceptance* (no text, ``prompt_tokens``
+set): it arrives as soon as the request is validated and queued, so callers can surface errors (context
+too long, queue full) before they commit to an HTTP status, and start streaming while the request waits.
+Closing the iterator early cancels the request, queued or running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+FinishReason = Literal["stop", "length", "cancelled"]
+
+
+@dataclass(slots=True)
+class SamplingParams:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
+    seed: int | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    repetition_penalty: float = 1.0
+    penalty_last_n: int = 64
+
+
+@dataclass(slots=True)
+class ThinkingBudget:
+    """End reasoning after ``max_tokens`` by forcing ``end_tag`` into the output (vLLM's
+    thinking_token_budget). ``started`` is true when the prompt already opened the reasoning block."""
+
+    max_tokens: int
+    start_tag: str = "<think>"
+    end_tag: str = "</think>"
+    started: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StructuredOutput:
+    """Constrain the output to JSON: any JSON object (``schema is None``) or one matching ``schema``."""
+
+    schema: dict[str, object] | None = None
+
+
+@dataclass(slots=True)
+class EngineRequest:
+    request_id: str
+    prompt: str | list[int]
+    max_tokens: int | None = None
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    stop: Sequence[str] = ()
+    structured: StructuredOutput | None = None
+    logprobs: int | None = None
+    """None: no logprobs; 0: the chosen token's only; k: plus the k most likely."""
+    thinking: ThinkingBudget | None = None
+    add_special: bool = True
+    """Add BOS when tokenizing a text prompt (chat templates usually carry their own)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopLogprob:
+    token: str
+    logprob: float
+    bytes: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    token: str
+    logprob: float
+    bytes: list[int]
+    top: list[TopLogprob]
+
+
+@dataclass(slots=True)
+class EngineDelta:
+    text: str = ""
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[TokenLogprob] | None = None
+    finish_reason: FinishReason | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    """Counts so far; exact on the acceptance delta (prompt) and on the final delta (both)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineCapabilities:
+    streaming: bool = True
+    logprobs: bool = True
+    grammar: bool = True
+    chat_template: bool = True
+    """True when the engine renders chat prompts itself (``render_chat``); upstream HTTP engines don't."""
+
+
+@dataclass(slots=True)
+class EngineStats:
+    model: str
+    slots: int
+    running: int = 0
+    waiting: int = 0
+    queue_size: int = 0
+    requests_total: int = 0
+    finished_total: int = 0
+    cancelled_total: int = 0
+    rejected_total: int = 0
+    prompt_tokens_total: int = 0
+    generated_tokens_total: int = 0
+    decode_steps_total: int = 0
+    last_step_batch: int = 0
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What every engine offers. Implementations register in :mod:`deepfort.engines.registry`."""
+
+    model_id: str
+    capabilities: EngineCapabilities
+    n_ctx: int
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def generate(self, request: EngineRequest) -> AsyncIterator[EngineDelta]:
+        """Stream deltas for one sequence; the first is the acceptance. Raises deepfort errors."""
+        ...
+
+    def tokenize(self, text: str, *, add_special: bool = True) -> list[int]: ...
+
+    def detokenize(self, tokens: Sequence[int]) -> str: ...
+
+    def render_chat(
+        self, messages: Sequence[dict[str, object]], *, add_generation_prompt: bool = True
+    ) -> str:
+        """Apply the model's chat template. Only for engines with ``capabilities.chat_template``."""
+        ...
+
+    def stats(self) -> EngineStats: ...
+
+    def describe(self) -> dict[str, object]:
+        """Static facts for ``GET /v1/models/{id}`` and ``models show`` (path, metadata, context)."""
+        ...

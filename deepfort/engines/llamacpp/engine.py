@@ -1,0 +1,179 @@
+"""The llama.cpp engine: a GGUF model, its chat template and the decode loop, behind the Engine protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Sequence
+
+from deepfort.catalog import embedded_model_path
+from deepfort.config import ModelConfig, ServerSettings
+from deepfort.engines.base import (
+    EngineCapabilities,
+    EngineDelta,
+    EngineRequest,
+    EngineStats,
+)
+from deepfort.engines.llamacpp.grammar import to_grammar
+from deepfort.engines.llamacpp.model import LlamaModel
+from deepfort.engines.llamacpp.scheduler import Scheduler, Seq
+from deepfort.engines.llamacpp.template import CHATML_TEMPLATE, ChatTemplate
+from deepfort.engines.registry import register_engine
+from deepfort.errors import ContextLengthExceededError, EngineError, InvalidRequestError
+
+
+class LlamaCppEngine:
+    capabilities = EngineCapabilities()
+
+    def __init__(self, config: ModelConfig, server: ServerSettings) -> None:
+        self.config = config
+        self.server = server
+        self.model_id = config.id
+        self.n_ctx = config.n_ctx
+        self.path = config.path if config.path is not None else embedded_model_path()
+        self._model: LlamaModel | None = None
+        self._scheduler: Scheduler | None = None
+        self._template: ChatTemplate | None = None
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._load)
+
+    def _load(self) -> None:
+        model = LlamaModel(self.path)
+        cfg = self.config
+        threads = cfg.n_threads or os.cpu_count() or 1
+        self._template = ChatTemplate(
+            cfg.chat_template or model.chat_template or CHATML_TEMPLATE,
+            bos_token=model.special_text(model.bos),
+            eos_token=model.special_text(model.eos),
+        )
+        self._scheduler = Scheduler(
+            model,
+            model_id=cfg.id,
+            n_ctx=cfg.n_ctx,
+            n_parallel=cfg.n_parallel,
+            n_batch=cfg.n_batch,
+            n_threads=threads,
+            n_threads_batch=cfg.n_threads_batch or threads,
+            queue_size=self.server.queue_size,
+            retry_after_s=self.server.retry_after_s,
+        )
+        self._model = model
+        self._scheduler.start()
+
+    async def close(self) -> None:
+        if self._scheduler is not None:
+            await asyncio.to_thread(self._scheduler.stop)
+            self._scheduler = None
+        if self._model is not None:
+            self._model.close()
+            self._model = None
+
+    @property
+    def ready(self) -> bool:
+        return self._scheduler is not None
+
+    def _loaded(self) -> tuple[LlamaModel, Scheduler]:
+        if self._model is None or self._scheduler is None:
+            raise EngineError(f"model {self.model_id} is not loaded")
+        return self._model, self._scheduler
+
+    # -- tokenizer and template -----------------------------------------------------------------------
+    def tokenize(self, text: str, *, add_special: bool = True) -> list[int]:
+        model, _ = self._loaded()
+        return model.tokenize(text, add_special=add_special)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        model, _ = self._loaded()
+        return model.detokenize(tokens)
+
+    def render_chat(
+        self, messages: Sequence[dict[str, object]], *, add_generation_prompt: bool = True
+    ) -> str:
+        if self._template is None:
+            raise EngineError(f"model {self.model_id} is not loaded")
+        return self._template.render(messages, add_generation_prompt=add_generation_prompt)
+
+    def stats(self) -> EngineStats:
+        _, scheduler = self._loaded()
+        return scheduler.stats()
+
+    def describe(self) -> dict[str, object]:
+        info: dict[str, object] = {
+            "path": str(self.path),
+            "n_ctx": self.n_ctx,
+            "n_parallel": self.config.n_parallel,
+        }
+        if self._model is not None:
+            m = self._model
+            info.update(
+                description=m.description,
+                n_params=m.n_params,
+                size_bytes=m.size_bytes,
+                n_ctx_train=m.n_ctx_train,
+                n_vocab=m.n_vocab,
+                architecture=m.metadata.get("general.architecture"),
+                name=m.metadata.get("general.name"),
+            )
+        return info
+
+    # -- generation ---------------------------------------------------------------------------------------
+    def _prompt_tokens(self, model: LlamaModel, request: EngineRequest) -> list[int]:
+        if isinstance(request.prompt, list):
+            bad = [t for t in request.prompt if not 0 <= t < model.n_vocab]
+            if bad:
+                raise InvalidRequestError(f"token id {bad[0]} is outside the vocabulary", param="prompt")
+            return list(request.prompt)
+        bos_text = model.special_text(model.bos)
+        add_special = request.add_special and not (bos_text and request.prompt.startswith(bos_text))
+        return model.tokenize(request.prompt, add_special=add_special)
+
+    async def generate(self, request: EngineRequest) -> AsyncIterator[EngineDelta]:
+        model, scheduler = self._loaded()
+        prompt = self._prompt_tokens(model, request)
+        if not prompt:
+            raise InvalidRequestError("the prompt is empty", param="prompt")
+        room = self.n_ctx - len(prompt)
+        max_tokens = request.max_tokens if request.max_tokens is not None else room
+        if len(prompt) + max_tokens > self.n_ctx or room < 1:
+            raise ContextLengthExceededError(
+                f"This model's maximum context length is {self.n_ctx} tokens. However, you requested "
+                f"{len(prompt) + max_tokens} tokens ({len(prompt)} in the prompt, {max_tokens} for the "
+                "completion). Please reduce the length of the prompt or max_tokens.",
+                param="max_tokens" if len(prompt) < self.n_ctx else "messages",
+            )
+        grammar = to_grammar(request.structured) if request.structured is not None else None
+        thinking_end: list[int] = []
+        if request.thinking is not None and grammar is None:
+            thinking_end = model.tokenize("\n" + request.thinking.end_tag + "\n\n", add_special=False)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[EngineDelta | BaseException] = asyncio.Queue()
+
+        def emit(item: EngineDelta | BaseException) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        seq = Seq(
+            request=request,
+            prompt=prompt,
+            max_tokens=max_tokens,
+            emit=emit,
+            grammar=grammar,
+            thinking_end=thinking_end,
+        )
+        scheduler.submit(seq)
+        try:
+            yield EngineDelta(prompt_tokens=len(prompt))
+            while True:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if item.finish_reason is not None:
+                    return
+        finally:
+            scheduler.cancel(seq)
+
+
+@register_engine("llamacpp")
+def _create(config: ModelConfig, server: ServerSettings) -> LlamaCppEngine:
+    return LlamaCppEngine(config, server)

@@ -1,0 +1,101 @@
+"""One exception tree for deepfort.
+
+Every class knows the HTTP status it maps to and the OpenAI error ``type`` and ``code`` it carries, so the
+API boundary turns any of them into ``{"error": {"message", "type", "param", "code"}}`` without looking at
+the message text.
+
+    DeepfortError                      500 server_error
+    ├── ConfigError                    500 server_error          bad settings file, unknown parser name
+    ├── InvalidRequestError            400 invalid_request_error
+    │   ├── ContextLengthExceededError 400 ... code=context_length_exceeded
+    │   └── PayloadTooLargeError       413 ... code=payload_too_large
+    ├── ModelNotFoundError             404 invalid_request_error code=model_not_found
+    ├── ServiceUnavailableError        503 service_unavailable   (carries retry_after seconds)
+    │   ├── QueueFullError             503 ... code=queue_full
+    │   └── ModelNotReadyError         503 ... code=model_not_ready
+    └── EngineError                    500 server_error          the engine failed while generating
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class DeepfortError(Exception):
+    """Base of every error deepfort raises on purpose."""
+
+    status_code: ClassVar[int] = 500
+    error_type: ClassVar[str] = "server_error"
+    default_code: ClassVar[str | None] = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class ConfigError(DeepfortError):
+    """The settings or a model file cannot be used."""
+
+
+class InvalidRequestError(DeepfortError):
+    """The client sent something we cannot serve."""
+
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+class ContextLengthExceededError(InvalidRequestError):
+    default_code = "context_length_exceeded"
+
+
+class PayloadTooLargeError(InvalidRequestError):
+    status_code = 413
+    default_code = "payload_too_large"
+
+
+class ModelNotFoundError(DeepfortError):
+    status_code = 404
+    error_type = "invalid_request_error"
+    default_code = "model_not_found"
+
+
+class ServiceUnavailableError(DeepfortError):
+    """Temporarily unable to serve; the client should retry after ``retry_after`` seconds."""
+
+    status_code = 503
+    error_type = "service_unavailable"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int = 1,
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, param=param, code=code)
+        self.retry_after = retry_after
+
+
+class QueueFullError(ServiceUnavailableError):
+    default_code = "queue_full"
+
+
+class ModelNotReadyError(ServiceUnavailableError):
+    default_code = "model_not_ready"
+
+
+class EngineError(DeepfortError):
+    """The inference engine failed while serving a request."""

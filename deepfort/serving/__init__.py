@@ -1,0 +1,1 @@
+"""Request lifecycle between the HTTP layer and the engines."""

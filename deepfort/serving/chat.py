@@ -1,0 +1,231 @@
+"""Chat completions: template -> engine -> reasoning split -> OpenAI chunks or one completion."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass, field
+
+from deepfort.api.protocol import (
+    ChatChoice,
+    ChatChunkChoice,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatCompletionTokenLogprob,
+    ChatDelta,
+    ChatMessageOut,
+    ChoiceLogprobs,
+    CompletionTokensDetails,
+    TopLogprob,
+    Usage,
+)
+from deepfort.engines.base import EngineDelta, EngineRequest, TokenLogprob
+from deepfort.errors import InvalidRequestError
+from deepfort.reasoning import ReasoningDelta, ReasoningParser
+from deepfort.serving.context import ServingContext
+from deepfort.serving.params import (
+    sampling_params,
+    stop_list,
+    structured_output,
+    template_messages,
+    thinking_budget,
+)
+from deepfort.serving.pool import ServedModel
+from deepfort.serving.streams import merge, open_generations
+
+
+def to_wire_logprobs(items: list[TokenLogprob]) -> list[ChatCompletionTokenLogprob]:
+    return [
+        ChatCompletionTokenLogprob(
+            token=lp.token,
+            logprob=lp.logprob,
+            bytes=lp.bytes,
+            top_logprobs=[TopLogprob(token=t.token, logprob=t.logprob, bytes=t.bytes) for t in lp.top],
+        )
+        for lp in items
+    ]
+
+
+@dataclass
+class _Choice:
+    """Per-choice state while a chat completion is produced."""
+
+    parser: ReasoningParser | None
+    content: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    finish_reason: str | None = None
+
+    def feed(self, delta: EngineDelta) -> ReasoningDelta:
+        if delta.logprobs:
+            self.logprobs.extend(delta.logprobs)
+        self.completion_tokens = max(self.completion_tokens, delta.completion_tokens)
+        if self.parser is None:
+            out = ReasoningDelta(content=delta.text)
+        else:
+            if self.parser.in_reasoning:
+                self.reasoning_tokens += len(delta.token_ids)
+            out = self.parser.feed(delta.text) if delta.text else ReasoningDelta()
+        if delta.finish_reason is not None:
+            self.finish_reason = delta.finish_reason
+            if self.parser is not None:
+                out = out + self.parser.finish()
+        self.content.append(out.content)
+        self.reasoning.append(out.reasoning)
+        return out
+
+
+class ChatRun:
+    """An accepted chat completion: engines have validated and queued every choice."""
+
+    def __init__(
+        self,
+        request: ChatCompletionRequest,
+        served: ServedModel,
+        gens: list[AsyncGenerator[EngineDelta, None]],
+        prompt_tokens: int,
+        prompt_opens: bool,
+        request_id: str,
+    ) -> None:
+        self.request = request
+        self.served = served
+        self.gens = gens
+        self.prompt_tokens = prompt_tokens
+        self.id = f"chatcmpl-{request_id}"
+        self.created = int(time.time())
+        self.choices = [
+            _Choice(parser=served.parser(prompt_opens_reasoning=prompt_opens) if served.parser else None)
+            for _ in gens
+        ]
+
+    def usage(self) -> Usage:
+        completion = sum(c.completion_tokens for c in self.choices)
+        reasoning = sum(c.reasoning_tokens for c in self.choices)
+        return Usage(
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=completion,
+            total_tokens=self.prompt_tokens + completion,
+            completion_tokens_details=CompletionTokensDetails(reasoning_tokens=reasoning),
+        )
+
+    async def close(self) -> None:
+        for gen in self.gens:
+            await gen.aclose()
+
+    def _chunk(self, choices: list[ChatChunkChoice], usage: Usage | None = None) -> ChatCompletionChunk:
+        return ChatCompletionChunk(
+            id=self.id, created=self.created, model=self.request.model, choices=choices, usage=usage
+        )
+
+    async def stream(self) -> AsyncIterator[ChatCompletionChunk]:
+        want_logprobs = self.request.logprobs
+        for index in range(len(self.choices)):
+            yield self._chunk([ChatChunkChoice(index=index, delta=ChatDelta(role="assistant", content=""))])
+        async for index, delta in merge(self.gens):
+            choice = self.choices[index]
+            out = choice.feed(delta)
+            logprobs = (
+                ChoiceLogprobs(content=to_wire_logprobs(delta.logprobs))
+                if want_logprobs and delta.logprobs
+                else None
+            )
+            if out or logprobs is not None:
+                yield self._chunk(
+                    [
+                        ChatChunkChoice(
+                            index=index,
+                            delta=ChatDelta(
+                                content=out.content or None,
+                                reasoning_content=out.reasoning or None,
+                                reasoning=out.reasoning or None,
+                            ),
+                            logprobs=logprobs,
+                        )
+                    ]
+                )
+            if choice.finish_reason is not None:
+                yield self._chunk(
+                    [ChatChunkChoice(index=index, delta=ChatDelta(), finish_reason=choice.finish_reason)]
+                )
+        options = self.request.stream_options
+        if options is not None and options.include_usage:
+            yield self._chunk([], usage=self.usage())
+
+    async def collect(self) -> ChatCompletion:
+        async for index, delta in merge(self.gens):
+            self.choices[index].feed(delta)
+        choices = []
+        for index, choice in enumerate(self.choices):
+            content = "".join(choice.content)
+            reasoning = "".join(choice.reasoning)
+            has_parser = choice.parser is not None
+            choices.append(
+                ChatChoice(
+                    index=index,
+                    message=ChatMessageOut(
+                        content=(content or None) if has_parser else content,
+                        reasoning_content=reasoning or None,
+                        reasoning=reasoning or None,
+                    ),
+                    logprobs=ChoiceLogprobs(content=to_wire_logprobs(choice.logprobs))
+                    if self.request.logprobs
+                    else None,
+                    finish_reason=choice.finish_reason,
+                )
+            )
+        return ChatCompletion(
+            id=self.id, created=self.created, model=self.request.model, choices=choices, usage=self.usage()
+        )
+
+
+class ChatService:
+    def __init__(self, context: ServingContext) -> None:
+        self.context = context
+
+    async def start(self, request: ChatCompletionRequest, request_id: str | None = None) -> ChatRun:
+        """Validate, render and queue a chat completion; errors are raised here, before any output."""
+        served = self.context.pool.get(request.model)
+        limits = self.context.server
+        if request.n > limits.max_n:
+            raise InvalidRequestError(
+                f"n is {request.n}; this server allows at most {limits.max_n}", param="n"
+            )
+        engine = served.engine
+        prompt = engine.render_chat(template_messages(request.messages))
+        prompt_opens = served.parser.prompt_opens_reasoning(prompt) if served.parser else False
+        max_tokens = request.max_completion_tokens or request.max_tokens
+        request_id = request_id or uuid.uuid4().hex
+        requests = [
+            EngineRequest(
+                request_id=f"{request_id}-{i}",
+                prompt=prompt,
+                max_tokens=max_tokens,
+                sampling=sampling_params(
+                    temperature=request.temperature,
+                    top_p=request.top_p,
+                    top_k=request.top_k,
+                    min_p=request.min_p,
+                    seed=request.seed,
+                    presence_penalty=request.presence_penalty,
+                    frequency_penalty=request.frequency_penalty,
+                    repetition_penalty=request.repetition_penalty,
+                    seed_offset=i,
+                ),
+                stop=stop_list(request.stop),
+                structured=structured_output(request.response_format),
+                logprobs=(request.top_logprobs or 0) if request.logprobs else None,
+                thinking=thinking_budget(
+                    served.parser,
+                    prompt_opens=prompt_opens,
+                    effort=request.reasoning_effort,
+                    budget=request.thinking_token_budget,
+                ),
+            )
+            for i in range(request.n)
+        ]
+        gens, prompt_tokens = await open_generations(engine, requests)
+        return ChatRun(request, served, gens, prompt_tokens[0], prompt_opens, request_id)

@@ -1,0 +1,173 @@
+"""Legacy text completions (``/v1/completions``): raw prompts, no template, no reasoning split."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+
+from deepfort.api.protocol import (
+    Completion,
+    CompletionChoice,
+    CompletionLogprobs,
+    CompletionRequest,
+    Usage,
+)
+from deepfort.engines.base import EngineDelta, EngineRequest, TokenLogprob
+from deepfort.errors import InvalidRequestError
+from deepfort.serving.context import ServingContext
+from deepfort.serving.params import sampling_params, stop_list, structured_output
+from deepfort.serving.streams import merge, open_generations
+
+
+def _prompts(prompt: str | list[str] | list[int] | list[list[int]]) -> list[str | list[int]]:
+    if isinstance(prompt, str):
+        return [prompt]
+    if all(isinstance(p, int) for p in prompt):
+        return [list(prompt)]  # type: ignore[arg-type]
+    return list(prompt)  # type: ignore[arg-type]
+
+
+def _logprobs(items: list[TokenLogprob], offset: int) -> CompletionLogprobs:
+    out = CompletionLogprobs()
+    for lp in items:
+        out.tokens.append(lp.token)
+        out.token_logprobs.append(lp.logprob)
+        out.top_logprobs.append({t.token: t.logprob for t in lp.top})
+        out.text_offset.append(offset)
+        offset += len(lp.token)
+    return out
+
+
+class CompletionRun:
+    def __init__(
+        self,
+        request: CompletionRequest,
+        gens: list[AsyncGenerator[EngineDelta, None]],
+        echoes: list[str],
+        prompt_tokens: int,
+        request_id: str,
+    ) -> None:
+        self.request = request
+        self.gens = gens
+        self.echoes = echoes
+        self.prompt_tokens = prompt_tokens
+        self.id = f"cmpl-{request_id}"
+        self.created = int(time.time())
+        self.texts = [[echo] for echo in echoes]
+        self.logprobs: list[list[TokenLogprob]] = [[] for _ in gens]
+        self.completion_tokens = [0] * len(gens)
+        self.finish: list[str | None] = [None] * len(gens)
+
+    def usage(self) -> Usage:
+        completion = sum(self.completion_tokens)
+        return Usage(
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=completion,
+            total_tokens=self.prompt_tokens + completion,
+        )
+
+    def _feed(self, index: int, delta: EngineDelta) -> None:
+        self.texts[index].append(delta.text)
+        if delta.logprobs:
+            self.logprobs[index].extend(delta.logprobs)
+        self.completion_tokens[index] = max(self.completion_tokens[index], delta.completion_tokens)
+        if delta.finish_reason is not None:
+            self.finish[index] = delta.finish_reason
+
+    async def close(self) -> None:
+        for gen in self.gens:
+            await gen.aclose()
+
+    def _wrap(self, choices: list[CompletionChoice], usage: Usage | None = None) -> Completion:
+        return Completion(
+            id=self.id, created=self.created, model=self.request.model, choices=choices, usage=usage
+        )
+
+    async def stream(self) -> AsyncIterator[Completion]:
+        for index, echo in enumerate(self.echoes):
+            if echo:
+                yield self._wrap([CompletionChoice(index=index, text=echo, finish_reason=None)])
+        async for index, delta in merge(self.gens):
+            self._feed(index, delta)
+            lp = (
+                _logprobs(delta.logprobs, 0) if self.request.logprobs is not None and delta.logprobs else None
+            )
+            if delta.text or lp is not None or delta.finish_reason is not None:
+                yield self._wrap(
+                    [
+                        CompletionChoice(
+                            index=index, text=delta.text, logprobs=lp, finish_reason=delta.finish_reason
+                        )
+                    ]
+                )
+        options = self.request.stream_options
+        if options is not None and options.include_usage:
+            yield self._wrap([], usage=self.usage())
+
+    async def collect(self) -> Completion:
+        async for index, delta in merge(self.gens):
+            self._feed(index, delta)
+        choices = [
+            CompletionChoice(
+                index=i,
+                text="".join(self.texts[i]),
+                logprobs=_logprobs(self.logprobs[i], len(self.echoes[i]))
+                if self.request.logprobs is not None
+                else None,
+                finish_reason=self.finish[i],
+            )
+            for i in range(len(self.gens))
+        ]
+        return self._wrap(choices, usage=self.usage())
+
+
+class CompletionService:
+    def __init__(self, context: ServingContext) -> None:
+        self.context = context
+
+    async def start(self, request: CompletionRequest, request_id: str | None = None) -> CompletionRun:
+        served = self.context.pool.get(request.model)
+        prompts = _prompts(request.prompt)
+        total = len(prompts) * request.n
+        limit = self.context.server.max_n
+        if total > limit:
+            raise InvalidRequestError(
+                f"{len(prompts)} prompts x n={request.n} asks for {total} choices; the limit is {limit}",
+                param="n",
+            )
+        engine = served.engine
+        request_id = request_id or uuid.uuid4().hex
+        engine_requests: list[EngineRequest] = []
+        echoes: list[str] = []
+        for p, prompt in enumerate(prompts):
+            for i in range(request.n):
+                engine_requests.append(
+                    EngineRequest(
+                        request_id=f"{request_id}-{p}-{i}",
+                        prompt=prompt,
+                        max_tokens=request.max_tokens,
+                        sampling=sampling_params(
+                            temperature=request.temperature,
+                            top_p=request.top_p,
+                            top_k=request.top_k,
+                            min_p=request.min_p,
+                            seed=request.seed,
+                            presence_penalty=request.presence_penalty,
+                            frequency_penalty=request.frequency_penalty,
+                            repetition_penalty=request.repetition_penalty,
+                            seed_offset=i,
+                        ),
+                        stop=stop_list(request.stop),
+                        structured=structured_output(request.response_format),
+                        logprobs=request.logprobs,
+                    )
+                )
+                if request.echo:
+                    echoes.append(prompt if isinstance(prompt, str) else engine.detokenize(prompt))
+                else:
+                    echoes.append("")
+        gens, prompt_tokens = await open_generations(engine, engine_requests)
+        # Usage counts each prompt once, however many choices it has (OpenAI's rule).
+        counted = sum(prompt_tokens[p * request.n] for p in range(len(prompts)))
+        return CompletionRun(request, gens, echoes, counted, request_id)

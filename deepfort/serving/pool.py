@@ -1,0 +1,80 @@
+"""The models this server answers for, each with its engine and reasoning parser."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from deepfort.config import ModelConfig, ServerSettings
+from deepfort.engines.base import Engine
+from deepfort.engines.registry import create_engine
+from deepfort.errors import ConfigError, ModelNotFoundError, ModelNotReadyError
+from deepfort.reasoning import ReasoningParser, UnknownReasoningParserError, get_parser
+
+
+@dataclass
+class ServedModel:
+    config: ModelConfig
+    engine: Engine
+    parser: type[ReasoningParser] | None
+    created: int = field(default_factory=lambda: int(time.time()))
+    ready: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+
+class ModelPool:
+    def __init__(self, models: list[ModelConfig], server: ServerSettings, engine: str = "llamacpp") -> None:
+        if not models:
+            raise ConfigError("no models to serve")
+        self._models: list[ServedModel] = []
+        self._by_name: dict[str, ServedModel] = {}
+        for config in models:
+            parser: type[ReasoningParser] | None = None
+            if config.reasoning_parser:
+                try:
+                    parser = get_parser(config.reasoning_parser)
+                except UnknownReasoningParserError as exc:
+                    raise ConfigError(f"model {config.id}: {exc}") from None
+            served = ServedModel(config=config, engine=create_engine(engine, config, server), parser=parser)
+            self._models.append(served)
+            for name in config.names:
+                self._by_name[name] = served
+
+    async def start(self) -> None:
+        for served in self._models:
+            await served.engine.start()
+            served.ready = True
+
+    async def close(self) -> None:
+        for served in self._models:
+            served.ready = False
+            await served.engine.close()
+
+    @property
+    def default(self) -> ServedModel:
+        return self._models[0]
+
+    @property
+    def ready(self) -> bool:
+        return all(m.ready for m in self._models)
+
+    def __iter__(self) -> Iterator[ServedModel]:
+        return iter(self._models)
+
+    def get(self, name: str | None) -> ServedModel:
+        if name is None:
+            name = self.default.id
+        try:
+            served = self._by_name[name]
+        except KeyError:
+            known = ", ".join(m.id for m in self._models)
+            raise ModelNotFoundError(
+                f"The model `{name}` does not exist. Served models: {known}", param="model"
+            ) from None
+        if not served.ready:
+            raise ModelNotReadyError(f"model {served.id} is still loading", retry_after=1)
+        return served
