@@ -101,6 +101,8 @@ def add_model(
         raise ConfigError(f"a model named {model_id!r} is already registered")
     if copy:
         target = data_dir / "models" / path.name
+        if target.exists():
+            raise ConfigError(f"{target} already exists; another model was copied under that file name")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
         path = target

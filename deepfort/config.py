@@ -39,6 +39,9 @@ class ModelConfig(BaseModel):
     n_threads_batch: int | None = Field(default=None, ge=1, description="Prompt threads; default: n_threads.")
     n_batch: int = Field(default=512, ge=16, description="Most tokens sent to llama_decode in one step.")
     n_parallel: int = Field(default=1, ge=1, le=256, description="Sequences decoded together (slots).")
+    queue_size: int | None = Field(
+        default=None, ge=0, description="Requests that may wait for a slot; default: server.queue_size."
+    )
     chat_template: str | None = Field(
         default=None, description="A Jinja chat template overriding the one stored in the GGUF."
     )

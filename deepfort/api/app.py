@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from deepfort import __version__
-from deepfort.api import generate, health
+from deepfort.api import generate, health, tokenize
 from deepfort.api.errors import install_error_handlers
 from deepfort.api.middleware import BodyGuardMiddleware, RequestIdMiddleware
 from deepfort.api.openai import chat as chat_routes
@@ -22,6 +22,7 @@ from deepfort.serving.chat import ChatService
 from deepfort.serving.completions import CompletionService
 from deepfort.serving.context import ServingContext
 from deepfort.serving.pool import ModelPool
+from deepfort.serving.tokenize import TokenizeService
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ def build_app(settings: Settings, models: list[ModelConfig] | None = None) -> Fa
         app.state.pool = pool
         app.state.chat = ChatService(context)
         app.state.completions = CompletionService(context)
+        app.state.tokenize = TokenizeService(context)
         loading = asyncio.create_task(pool.start())
         loading.add_done_callback(_report_load)
         try:
@@ -57,7 +59,7 @@ def build_app(settings: Settings, models: list[ModelConfig] | None = None) -> Fa
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (chat_routes, completion_routes, model_routes, generate, health):
+    for module in (chat_routes, completion_routes, model_routes, generate, tokenize, health):
         app.include_router(module.router)
     # Outermost first: the request id exists before the body guard can answer with an error.
     app.add_middleware(BodyGuardMiddleware, max_bytes=settings.server.max_body_bytes)

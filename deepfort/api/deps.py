@@ -7,6 +7,7 @@ from starlette.requests import Request
 from deepfort.serving.chat import ChatService
 from deepfort.serving.completions import CompletionService
 from deepfort.serving.pool import ModelPool
+from deepfort.serving.tokenize import TokenizeService
 
 
 def request_id(request: Request) -> str:
@@ -26,3 +27,8 @@ def completion_service(request: Request) -> CompletionService:
 def model_pool(request: Request) -> ModelPool:
     pool: ModelPool = request.app.state.pool
     return pool
+
+
+def tokenize_service(request: Request) -> TokenizeService:
+    service: TokenizeService = request.app.state.tokenize
+    return service

@@ -25,6 +25,7 @@ async def wait_for_disconnect(request: Request) -> None:
     while True:
         message = await request.receive()
         if message["type"] == "http.disconnect":
+            log.debug("client disconnected", extra={"path": request.url.path})
             return
 
 
@@ -47,20 +48,26 @@ async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
 
 async def _race(request: Request, items: AsyncIterator[T]) -> AsyncIterator[T]:
     watcher = asyncio.create_task(wait_for_disconnect(request))
+    step: asyncio.Future[T] | None = None
     try:
         while True:
             step = asyncio.ensure_future(anext(items))
             await asyncio.wait({step, watcher}, return_when=asyncio.FIRST_COMPLETED)
             if not step.done():
-                step.cancel()
-                await asyncio.gather(step, return_exceptions=True)
                 return
             try:
-                yield step.result()
+                item = step.result()
             except StopAsyncIteration:
                 return
+            step = None
+            yield item
     finally:
+        # Cancelling the pending step throws CancelledError into the generator chain, whose cleanup
+        # cancels the engine request; only then can the generator be closed.
         watcher.cancel()
+        if step is not None and not step.done():
+            step.cancel()
+            await asyncio.gather(step, return_exceptions=True)
         aclose = getattr(items, "aclose", None)
         if aclose is not None:
             await aclose()

@@ -55,7 +55,7 @@ class LlamaCppEngine:
             n_batch=cfg.n_batch,
             n_threads=threads,
             n_threads_batch=cfg.n_threads_batch or threads,
-            queue_size=self.server.queue_size,
+            queue_size=cfg.queue_size if cfg.queue_size is not None else self.server.queue_size,
             retry_after_s=self.server.retry_after_s,
         )
         self._model = model

@@ -137,6 +137,9 @@ class LlamaModel:
         return buf.raw[: max(n, 0)].decode("utf-8", "replace")
 
     def detokenize(self, tokens: Sequence[int]) -> str:
+        bad = next((t for t in tokens if not 0 <= t < self.n_vocab), None)
+        if bad is not None:
+            raise ValueError(f"token id {bad} is outside the vocabulary (0..{self.n_vocab - 1})")
         return b"".join(self.piece(t) for t in tokens).decode("utf-8", "replace")
 
     def is_eog(self, token: int) -> bool:

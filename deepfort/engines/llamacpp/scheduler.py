@@ -169,10 +169,15 @@ class Scheduler:
 
     def _sweep_cancelled(self) -> None:
         for seq in [s for s in self._waiting if s.cancelled]:
+            log.debug("cancelled while queued", extra={"request_id": seq.request.request_id})
             self._waiting.remove(seq)
             seq.done = True
             self._stats.cancelled_total += 1
         for seq in [s for s in self._running if s.cancelled]:
+            log.info(
+                "cancelled while running",
+                extra={"request_id": seq.request.request_id, "generated": seq.generated},
+            )
             self._release(seq)
             self._stats.cancelled_total += 1
 

@@ -1,0 +1,120 @@
+"""Shared fixtures: a real `deepfort serve` subprocess on a free loopback port, on the embedded model."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from deepfort.catalog import embedded_model_path
+
+# ChatML, like SmolLM2's own template, but the assistant turn opens a reasoning block the way the
+# DeepSeek-R1-Distill templates do: the model only ever emits the closing tag.
+R1_STYLE_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n<think>\n{% endif %}"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def v1(self) -> str:
+        return f"{self.base_url}/v1"
+
+    def stats(self, model: str) -> dict[str, int]:
+        data = httpx.get(f"{self.base_url}/stats", timeout=10).json()
+        return dict(data["models"][model])
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(config: dict[str, object], tmp: Path, ready_timeout: float = 120.0) -> Server:
+    config_path = tmp / "deepfort.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    port = free_port()
+    log_path = tmp / "server.log"
+    env = {**os.environ, "DEEPFORT_DATA_DIR": str(tmp / "data")}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "deepfort", "serve", "--config", str(config_path), "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    server = Server(base_url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"deepfort serve exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.base_url}/ready", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    stop_server(server)
+    raise RuntimeError(f"deepfort serve was not ready after {ready_timeout} s:\n{server.log()}")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+SERVER_CONFIG: dict[str, object] = {
+    "server": {"max_n": 4, "max_body_bytes": 65536, "queue_size": 64},
+    "models": [
+        # Four slots: the everyday model, batched.
+        {"id": "smollm2-135m", "n_ctx": 2048, "n_parallel": 4, "aliases": ["smollm2"]},
+        # One slot: answers under concurrency must equal single runs.
+        {"id": "smol-1slot", "path": None, "n_ctx": 2048, "n_parallel": 1},
+        # One slot and a one-place queue: queue-full answers and cancellation.
+        {"id": "smol-q1", "path": None, "n_ctx": 2048, "n_parallel": 1, "queue_size": 1},
+        # The same weights behind an R1-style template that opens <think>, with the deepseek_r1 parser.
+        {
+            "id": "smol-r1",
+            "path": None,
+            "n_ctx": 1024,
+            "n_parallel": 2,
+            "reasoning_parser": "deepseek_r1",
+            "chat_template": R1_STYLE_TEMPLATE,
+            "aliases": ["r1"],
+        },
+    ],
+}
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    config = yaml.safe_load(yaml.safe_dump(SERVER_CONFIG))
+    for model in config["models"]:
+        if "path" in model:
+            model["path"] = str(embedded_model_path())
+    srv = start_server(config, tmp_path_factory.mktemp("server"))
+    yield srv
+    stop_server(srv)
