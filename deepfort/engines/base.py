@@ -31,10 +31,12 @@ class SamplingParams:
 
 @dataclass(slots=True)
 class ThinkingBudget:
-    """End reasoning after ``max_tokens`` by forcing ``end_tag`` into the output (vLLM's
-    thinking_token_budget). ``started`` is true when the prompt already opened the reasoning block."""
+    """The model reasons between ``start_tag`` and ``end_tag``. ``started`` is true when the prompt already
+    opened the block. With ``max_tokens`` set, reasoning ends after that many tokens by forcing ``end_tag``
+    into the output (vLLM's thinking_token_budget). A JSON constraint (``structured``) applies from the end
+    of reasoning on, so the answer parses while the reasoning stays free text."""
 
-    max_tokens: int
+    max_tokens: int | None = None
     start_tag: str = "<think>"
     end_tag: str = "</think>"
     started: bool = False

@@ -66,8 +66,6 @@ def thinking_budget(
     if parser is None:
         return None
     limit = budget if budget is not None else (EFFORT_BUDGET[effort] if effort is not None else None)
-    if limit is None:
-        return None
     return ThinkingBudget(
         max_tokens=limit, start_tag=parser.start_tag, end_tag=parser.end_tag, started=prompt_opens
     )

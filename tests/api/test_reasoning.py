@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
+import jsonschema
 import openai
 import pytest
 
@@ -111,3 +114,24 @@ def test_model_without_parser_has_no_reasoning_fields(server: Server) -> None:
     ).json()
     message = reply["choices"][0]["message"]
     assert message["reasoning_content"] is None and message["content"]
+
+
+def test_json_schema_applies_to_the_answer_not_the_reasoning(server: Server) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"colour": {"type": "string", "enum": ["blue", "red", "green"]}},
+        "required": ["colour"],
+        "additionalProperties": False,
+    }
+    data = _post(
+        server,
+        max_tokens=60,
+        temperature=0,
+        thinking_token_budget=8,
+        response_format={"type": "json_schema", "json_schema": {"name": "sky", "schema": schema}},
+    )
+    choice = _message(data)
+    message = choice["message"]  # type: ignore[index]
+    assert choice["finish_reason"] == "stop"
+    assert message["reasoning_content"]  # free text, not JSON
+    jsonschema.validate(json.loads(message["content"]), schema)

@@ -144,7 +144,7 @@ class LlamaCppEngine:
             )
         grammar = to_grammar(request.structured) if request.structured is not None else None
         thinking_end: list[int] = []
-        if request.thinking is not None and grammar is None:
+        if request.thinking is not None:
             thinking_end = model.tokenize("\n" + request.thinking.end_tag + "\n\n", add_special=False)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[EngineDelta | BaseException] = asyncio.Queue()

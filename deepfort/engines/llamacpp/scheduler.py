@@ -45,6 +45,10 @@ class Seq:
     sampler: Sampler | None = None
     text: StopTextStream = field(init=False)
     thinking: ThinkingTracker | None = field(init=False)
+    deferred_grammar: str | None = field(init=False)
+    constrained: Sampler | None = None
+    """The grammar-bound sampler waiting for reasoning to end (built at admission, so a bad grammar is
+    refused before any token, not halfway)."""
     cancelled: bool = False
     done: bool = False
 
@@ -56,6 +60,11 @@ class Seq:
             if budget is not None and self.thinking_end
             else None
         )
+        # Reasoning already open: the JSON constraint waits for its end (a grammar would force JSON
+        # into the reasoning otherwise).
+        self.deferred_grammar = self.grammar if self.thinking is not None and self.thinking.started else None
+        if self.deferred_grammar is not None:
+            self.grammar = None
 
 
 class Scheduler:
@@ -187,7 +196,11 @@ class Scheduler:
             seq.slot = self._free_slots.pop(0)
             try:
                 seq.sampler = Sampler(self.model, seq.request.sampling, seq.grammar)
+                if seq.deferred_grammar is not None:
+                    seq.constrained = Sampler(self.model, seq.request.sampling, seq.deferred_grammar)
             except Exception as exc:
+                if seq.sampler is not None:
+                    seq.sampler.close()
                 self._free_slots.append(seq.slot)
                 seq.done = True
                 seq.emit(exc)
@@ -202,9 +215,10 @@ class Scheduler:
             self._running.remove(seq)
         lc.llama_memory_seq_rm(self.memory, seq.slot, -1, -1)
         self._free_slots.append(seq.slot)
-        if seq.sampler is not None:
-            seq.sampler.close()
-            seq.sampler = None
+        for sampler in (seq.sampler, seq.constrained):
+            if sampler is not None:
+                sampler.close()
+        seq.sampler = seq.constrained = None
 
     def _step(self) -> None:
         batch = self.batch
@@ -245,6 +259,13 @@ class Scheduler:
                 continue
             self._next_token(seq, index)
 
+    def _constrain(self, seq: Seq) -> None:
+        """Reasoning is over: from the next token on, sample under the JSON grammar."""
+        assert seq.sampler is not None and seq.constrained is not None
+        seq.sampler.close()
+        seq.sampler, seq.constrained = seq.constrained, None
+        seq.deferred_grammar = None
+
     def _next_token(self, seq: Seq, index: int) -> None:
         assert seq.sampler is not None
         model = self.model
@@ -269,6 +290,8 @@ class Scheduler:
             piece = model.piece(token)
             if seq.thinking is not None:
                 seq.thinking.observe(piece.decode("utf-8", "replace"))
+                if seq.thinking.ended and seq.deferred_grammar is not None and not seq.forced:
+                    self._constrain(seq)
             text = seq.text.push(piece)
             if seq.text.stopped:
                 finish = "stop"

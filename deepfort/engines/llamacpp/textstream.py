@@ -61,7 +61,7 @@ class StopTextStream:
 class ThinkingTracker:
     """Counts reasoning tokens and says when the budget is spent, so the engine can force the end tag."""
 
-    def __init__(self, budget: int, start_tag: str, end_tag: str, *, started: bool) -> None:
+    def __init__(self, budget: int | None, start_tag: str, end_tag: str, *, started: bool) -> None:
         self.budget = budget
         self.start_tag = start_tag
         self.end_tag = end_tag
@@ -72,6 +72,8 @@ class ThinkingTracker:
 
     def should_force(self) -> bool:
         """True once, before sampling, when reasoning is open and its budget is used up."""
+        if self.budget is None:
+            return False
         if self.started and not self.ended and self.count >= self.budget:
             self.ended = True
             return True
