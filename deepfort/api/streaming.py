@@ -6,14 +6,16 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
 from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
 
 from deepfort.errors import DeepfortError, EngineError
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 log = logging.getLogger(__name__)
 
 
@@ -94,3 +96,26 @@ async def sse(request: Request, chunks: AsyncIterator[BaseModel]) -> AsyncIterat
         log.exception("stream failed")
         yield f"data: {json.dumps(EngineError(f'generation failed: {exc}').to_dict())}\n\n"
     yield "data: [DONE]\n\n"
+
+
+class Run(Protocol[T_co]):
+    """An accepted generation, as the serving layer hands it to a route."""
+
+    def stream(self) -> AsyncIterator[BaseModel]: ...
+
+    async def collect(self) -> T_co: ...
+
+    async def close(self) -> None: ...
+
+
+async def respond(request: Request, run: Run[BaseModel], *, stream: bool) -> Response:
+    """SSE for ``stream``, else one JSON body; a client gone before the end gets nothing (status 499 in
+    our log) and its generation is cancelled."""
+    if stream:
+        return StreamingResponse(sse(request, run.stream()), media_type="text/event-stream")
+    try:
+        result = await until_disconnect(request, run.collect())
+    except ClientDisconnectedError:
+        await run.close()
+        return Response(status_code=499)
+    return Response(result.model_dump_json(), media_type="application/json")

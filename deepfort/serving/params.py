@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from deepfort.api.protocol import (
     AssistantMessage,
     ChatMessage,
@@ -16,28 +18,30 @@ from deepfort.reasoning import ReasoningParser
 EFFORT_BUDGET: dict[str, int | None] = {"none": 0, "minimal": 0, "low": 512, "medium": 2048, "high": None}
 
 
-def sampling_params(
-    *,
-    temperature: float | None,
-    top_p: float | None,
-    top_k: int | None,
-    min_p: float | None,
-    seed: int | None,
-    presence_penalty: float,
-    frequency_penalty: float,
-    repetition_penalty: float | None,
-    seed_offset: int = 0,
-) -> SamplingParams:
+class SamplingFields(Protocol):
+    """The sampling fields chat and text completion requests share."""
+
+    temperature: float | None
+    top_p: float | None
+    top_k: int | None
+    min_p: float | None
+    seed: int | None
+    presence_penalty: float
+    frequency_penalty: float
+    repetition_penalty: float | None
+
+
+def sampling_params(request: SamplingFields, *, seed_offset: int = 0) -> SamplingParams:
     """OpenAI's defaults (temperature 1, top_p 1); each extra choice of ``n`` gets the next seed."""
     return SamplingParams(
-        temperature=1.0 if temperature is None else temperature,
-        top_p=1.0 if top_p is None else top_p,
-        top_k=top_k or 0,
-        min_p=min_p or 0.0,
-        seed=None if seed is None else seed + seed_offset,
-        presence_penalty=presence_penalty,
-        frequency_penalty=frequency_penalty,
-        repetition_penalty=1.0 if repetition_penalty is None else repetition_penalty,
+        temperature=1.0 if request.temperature is None else request.temperature,
+        top_p=1.0 if request.top_p is None else request.top_p,
+        top_k=request.top_k or 0,
+        min_p=request.min_p or 0.0,
+        seed=None if request.seed is None else request.seed + seed_offset,
+        presence_penalty=request.presence_penalty,
+        frequency_penalty=request.frequency_penalty,
+        repetition_penalty=1.0 if request.repetition_penalty is None else request.repetition_penalty,
     )
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from deepfort.api.deps import chat_service, request_id
 from deepfort.api.protocol import ChatCompletion, ChatCompletionRequest, ErrorResponse
-from deepfort.api.streaming import ClientDisconnectedError, sse, until_disconnect
+from deepfort.api.streaming import respond
 
 router = APIRouter()
 
@@ -22,11 +22,4 @@ ERRORS: dict[int | str, dict[str, object]] = {
 @router.post("/v1/chat/completions", response_model=ChatCompletion, responses=ERRORS)
 async def create_chat_completion(body: ChatCompletionRequest, request: Request) -> Response:
     run = await chat_service(request).start(body, request_id(request))
-    if body.stream:
-        return StreamingResponse(sse(request, run.stream()), media_type="text/event-stream")
-    try:
-        result = await until_disconnect(request, run.collect())
-    except ClientDisconnectedError:
-        await run.close()
-        return Response(status_code=499)
-    return Response(result.model_dump_json(), media_type="application/json")
+    return await respond(request, run, stream=body.stream)
