@@ -38,7 +38,16 @@ class ModelConfig(BaseModel):
     n_threads: int | None = Field(default=None, ge=1, description="Decode threads; default: all cores.")
     n_threads_batch: int | None = Field(default=None, ge=1, description="Prompt threads; default: n_threads.")
     n_batch: int = Field(default=512, ge=16, description="Most tokens sent to llama_decode in one step.")
-    n_parallel: int = Field(default=1, ge=1, le=256, description="Sequences decoded together (slots).")
+    n_parallel: int = Field(default=4, ge=1, le=256, description="Sequences decoded together (slots).")
+    kv_cells: int | None = Field(
+        default=None,
+        ge=64,
+        description="KV cache cells shared by all slots; default n_ctx * n_parallel. Fewer cells save "
+        "memory: requests then wait (or the newest is preempted) until cells free up.",
+    )
+    prefill_chunk: int = Field(
+        default=256, ge=16, description="Most prompt tokens computed in a step while other streams decode."
+    )
     queue_size: int | None = Field(
         default=None, ge=0, description="Requests that may wait for a slot; default: server.queue_size."
     )

@@ -95,6 +95,8 @@ SERVER_CONFIG: dict[str, object] = {
         {"id": "smol-1slot", "path": None, "n_ctx": 2048, "n_parallel": 1},
         # One slot and a one-place queue: queue-full answers and cancellation.
         {"id": "smol-q1", "path": None, "n_ctx": 2048, "n_parallel": 1, "queue_size": 1},
+        # A deliberately small KV cache shared by four slots: requests wait for cells and get preempted.
+        {"id": "smol-tight", "path": None, "n_ctx": 512, "n_parallel": 4, "kv_cells": 640},
         # The same weights behind an R1-style template that opens <think>, with the deepseek_r1 parser.
         {
             "id": "smol-r1",

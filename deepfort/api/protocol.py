@@ -141,6 +141,7 @@ class ChatCompletionRequest(Request):
     min_p: float | None = Field(default=None, ge=0.0, le=1.0)
     repetition_penalty: float | None = Field(default=None, gt=0.0, le=10.0)
     thinking_token_budget: int | None = Field(default=None, ge=0)
+    cache_prompt: bool = Field(default=True, description="Reuse cached KV cells of a shared prompt prefix.")
 
     @model_validator(mode="after")
     def _check(self) -> ChatCompletionRequest:
@@ -227,6 +228,7 @@ class CompletionRequest(Request):
     min_p: float | None = Field(default=None, ge=0.0, le=1.0)
     repetition_penalty: float | None = Field(default=None, gt=0.0, le=10.0)
     response_format: ResponseFormat | None = None
+    cache_prompt: bool = Field(default=True, description="Reuse cached KV cells of a shared prompt prefix.")
 
     @model_validator(mode="after")
     def _check(self) -> CompletionRequest:

@@ -62,6 +62,8 @@ class EngineRequest:
     thinking: ThinkingBudget | None = None
     add_special: bool = True
     """Add BOS when tokenizing a text prompt (chat templates usually carry their own)."""
+    cache_prompt: bool = True
+    """Reuse cached KV cells of a shared prompt prefix (llama-server's name for the switch)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +112,23 @@ class EngineStats:
     finished_total: int = 0
     cancelled_total: int = 0
     rejected_total: int = 0
+    preemptions_total: int = 0
     prompt_tokens_total: int = 0
+    """Prompt tokens of accepted requests."""
+    prefill_tokens_total: int = 0
+    """Tokens actually computed for prompts (prompt tokens minus prefix-cache reuse, plus recomputation
+    after preemption)."""
     generated_tokens_total: int = 0
+    prefix_cache_hits_total: int = 0
+    prefix_cache_tokens_total: int = 0
+    """Prompt tokens taken from the KV cache instead of being computed."""
+    kv_cells_total: int = 0
+    kv_cells_used: int = 0
+    kv_cells_cached: int = 0
     decode_steps_total: int = 0
+    batch_tokens_total: int = 0
     last_step_batch: int = 0
+    last_step_sequences: int = 0
 
 
 @runtime_checkable

@@ -205,6 +205,7 @@ class ChatService:
                 prompt=prompt,
                 max_tokens=max_tokens,
                 sampling=sampling_params(request, seed_offset=i),
+                cache_prompt=request.cache_prompt,
                 stop=stop_list(request.stop),
                 structured=structured_output(request.response_format),
                 logprobs=(request.top_logprobs or 0) if request.logprobs else None,

@@ -148,6 +148,7 @@ class CompletionService:
                         prompt=prompt,
                         max_tokens=request.max_tokens,
                         sampling=sampling_params(request, seed_offset=i),
+                        cache_prompt=request.cache_prompt,
                         stop=stop_list(request.stop),
                         structured=structured_output(request.response_format),
                         logprobs=request.logprobs,

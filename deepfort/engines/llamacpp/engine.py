@@ -16,7 +16,8 @@ from deepfort.engines.base import (
 )
 from deepfort.engines.llamacpp.grammar import to_grammar
 from deepfort.engines.llamacpp.model import LlamaModel
-from deepfort.engines.llamacpp.scheduler import Scheduler, Seq
+from deepfort.engines.llamacpp.scheduler import Scheduler
+from deepfort.engines.llamacpp.sequence import Seq
 from deepfort.engines.llamacpp.template import CHATML_TEMPLATE, ChatTemplate
 from deepfort.engines.registry import register_engine
 from deepfort.errors import ContextLengthExceededError, EngineError, InvalidRequestError
@@ -52,6 +53,8 @@ class LlamaCppEngine:
             model_id=cfg.id,
             n_ctx=cfg.n_ctx,
             n_parallel=cfg.n_parallel,
+            kv_cells=cfg.kv_cells or cfg.n_ctx * cfg.n_parallel,
+            prefill_chunk=cfg.prefill_chunk,
             n_batch=cfg.n_batch,
             n_threads=threads,
             n_threads_batch=cfg.n_threads_batch or threads,
@@ -133,14 +136,15 @@ class LlamaCppEngine:
         prompt = self._prompt_tokens(model, request)
         if not prompt:
             raise InvalidRequestError("the prompt is empty", param="prompt")
-        room = self.n_ctx - len(prompt)
+        limit = min(self.n_ctx, scheduler.kv_cells)
+        room = limit - len(prompt)
         max_tokens = request.max_tokens if request.max_tokens is not None else room
-        if len(prompt) + max_tokens > self.n_ctx or room < 1:
+        if len(prompt) + max_tokens > limit or room < 1:
             raise ContextLengthExceededError(
-                f"This model's maximum context length is {self.n_ctx} tokens. However, you requested "
+                f"This model's maximum context length is {limit} tokens. However, you requested "
                 f"{len(prompt) + max_tokens} tokens ({len(prompt)} in the prompt, {max_tokens} for the "
                 "completion). Please reduce the length of the prompt or max_tokens.",
-                param="max_tokens" if len(prompt) < self.n_ctx else "messages",
+                param="max_tokens" if len(prompt) < limit else "messages",
             )
         grammar = to_grammar(request.structured) if request.structured is not None else None
         thinking_end: list[int] = []

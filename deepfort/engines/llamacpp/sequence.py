@@ -1,0 +1,78 @@
+"""One generation inside the llama.cpp scheduler: its tokens, its place in the KV cache, its sampler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from deepfort.engines.base import EngineDelta, EngineRequest
+from deepfort.engines.llamacpp.sampler import Sampler
+from deepfort.engines.llamacpp.textstream import StopTextStream, ThinkingTracker
+
+Emit = Callable[[EngineDelta | BaseException], None]
+
+
+@dataclass(eq=False)
+class Seq:
+    """``tokens`` holds the prompt and every token generated so far; the first ``n_past`` of them are in
+    the KV cache under sequence id ``slot``. A preempted sequence loses its cells (``n_past = 0``) but
+    keeps its tokens, sampler and text stream, so it resumes exactly where it stopped."""
+
+    request: EngineRequest
+    prompt: list[int]
+    max_tokens: int
+    emit: Emit
+    grammar: str | None = None
+    thinking_end: list[int] = field(default_factory=list)
+    tokens: list[int] = field(init=False)
+    n_past: int = 0
+    slot: int = -1
+    order: int = 0
+    """Admission order; the newest running sequence is the first to be preempted."""
+    forced: list[int] = field(default_factory=list)
+    sampler: Sampler | None = None
+    constrained: Sampler | None = None
+    """The grammar-bound sampler waiting for reasoning to end (built at admission, so a bad grammar is
+    refused before any token, not halfway)."""
+    text: StopTextStream = field(init=False)
+    thinking: ThinkingTracker | None = field(init=False)
+    deferred_grammar: str | None = field(init=False)
+    reused: int = 0
+    preemptions: int = 0
+    cancelled: bool = False
+    done: bool = False
+
+    def __post_init__(self) -> None:
+        self.tokens = list(self.prompt)
+        self.text = StopTextStream(self.request.stop)
+        budget = self.request.thinking
+        self.thinking = (
+            ThinkingTracker(budget.max_tokens, budget.start_tag, budget.end_tag, started=budget.started)
+            if budget is not None and self.thinking_end
+            else None
+        )
+        # Reasoning already open: the JSON constraint waits for its end (a grammar would force JSON
+        # into the reasoning otherwise).
+        self.deferred_grammar = self.grammar if self.thinking is not None and self.thinking.started else None
+        if self.deferred_grammar is not None:
+            self.grammar = None
+
+    @property
+    def generated(self) -> int:
+        return len(self.tokens) - len(self.prompt)
+
+    @property
+    def pending(self) -> int:
+        """Tokens known but not yet in the KV cache (1 while decoding, more while prefilling)."""
+        return len(self.tokens) - self.n_past
+
+    @property
+    def cells_needed(self) -> int:
+        """Cells this sequence may still occupy: everything it knows plus what it may generate."""
+        return len(self.tokens) + (self.max_tokens - self.generated)
+
+    def close_samplers(self) -> None:
+        for sampler in (self.sampler, self.constrained):
+            if sampler is not None:
+                sampler.close()
+        self.sampler = self.constrained = None

@@ -1,0 +1,132 @@
+"""Slots in one unified llama.cpp KV cache: who holds which cells, and prefix reuse between sequences.
+
+Each slot is a llama.cpp sequence id. A running sequence owns its slot's cells. When it finishes, the
+slot keeps its cells as a prompt cache (as llama-server's slots do): a later request whose prompt starts
+the same way takes that slot and only computes the rest. A request can also start from a prefix of a
+*running* sequence: ``llama_memory_seq_cp`` shares those cells instead of recomputing them.
+
+Cell accounting is our own count (llama.cpp exposes no public used-cells figure): cells shared through
+``seq_cp`` are counted once per sequence, which over-counts and so errs towards admitting less, never
+towards overfilling. A failed decode (no free cells) is the backstop: the scheduler preempts and retries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import count
+
+import llama_cpp as lc
+
+from deepfort.engines.llamacpp.sequence import Seq
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+@dataclass
+class Slot:
+    index: int
+    seq: Seq | None = None
+    cached: list[int] = field(default_factory=list)
+    """Tokens whose cells a finished sequence left behind (empty while running or cleared)."""
+    last_used: int = 0
+
+
+class SlotTable:
+    def __init__(self, memory: lc.llama_memory_t, n_slots: int, total_cells: int) -> None:
+        self.memory = memory
+        self.total_cells = total_cells
+        self.slots = [Slot(i) for i in range(n_slots)]
+        self._clock = count(1)
+
+    # -- accounting -----------------------------------------------------------------------------------
+    @property
+    def used_cells(self) -> int:
+        """Cells held by running sequences."""
+        return sum(s.seq.n_past for s in self.slots if s.seq is not None)
+
+    @property
+    def cached_cells(self) -> int:
+        """Cells kept as prompt cache by finished sequences (reclaimable at any time)."""
+        return sum(len(s.cached) for s in self.slots if s.seq is None)
+
+    @property
+    def free_cells(self) -> int:
+        """Cells available without touching a running sequence (the cache is reclaimable)."""
+        return self.total_cells - self.used_cells
+
+    def has_free_slot(self) -> bool:
+        return any(s.seq is None for s in self.slots)
+
+    def evict_cache(self, need: int) -> None:
+        """Drop cached prefixes, least recently used first, until ``need`` cells are unoccupied."""
+        victims = sorted((s for s in self.slots if s.seq is None and s.cached), key=lambda s: s.last_used)
+        for slot in victims:
+            if self.total_cells - self.used_cells - self.cached_cells >= need:
+                return
+            self._clear(slot)
+
+    # -- acquire / release ----------------------------------------------------------------------------
+    def best_reuse(self, seq: Seq) -> int:
+        """How many of ``seq``'s tokens some slot already holds in the cache (at most all but one: the
+        last token must be computed to get logits)."""
+        return self._pick(seq)[1]
+
+    def acquire(self, seq: Seq, *, reuse: bool) -> None:
+        """Give ``seq`` a free slot, starting from the longest cached or running prefix when ``reuse``."""
+        target, n_common, source = self._pick(seq) if reuse else (self._spare_slot(), 0, None)
+        if source is not None and source is not target:
+            # Start from a running sequence's prefix: share its cells.
+            self._clear(target)
+            lc.llama_memory_seq_cp(self.memory, source.index, target.index, 0, n_common)
+        elif n_common > 0 and not lc.llama_memory_seq_rm(self.memory, target.index, n_common, -1):
+            n_common = 0
+        if n_common == 0:
+            self._clear(target)
+        target.cached = []
+        target.seq = seq
+        target.last_used = next(self._clock)
+        seq.slot = target.index
+        seq.n_past = n_common
+        seq.reused = n_common
+
+    def release(self, seq: Seq, *, keep_cache: bool) -> None:
+        slot = self.slots[seq.slot]
+        slot.seq = None
+        slot.last_used = next(self._clock)
+        if keep_cache and seq.n_past > 0:
+            slot.cached = seq.tokens[: seq.n_past]
+        else:
+            self._clear(slot)
+        seq.slot = -1
+        seq.n_past = 0
+
+    def _clear(self, slot: Slot) -> None:
+        lc.llama_memory_seq_rm(self.memory, slot.index, -1, -1)
+        slot.cached = []
+
+    def _spare_slot(self) -> Slot:
+        free = [s for s in self.slots if s.seq is None]
+        # An empty slot first, else the least recently used cache.
+        return min(free, key=lambda s: (bool(s.cached), s.last_used))
+
+    def _pick(self, seq: Seq) -> tuple[Slot, int, Slot | None]:
+        limit = len(seq.tokens) - 1
+        best: tuple[Slot, int, Slot | None] = (self._spare_slot(), 0, None)
+        for slot in self.slots:
+            if slot.seq is None:
+                n = min(common_prefix(slot.cached, seq.tokens), limit)
+                if n > best[1]:
+                    best = (slot, n, slot)
+            elif slot.seq is not seq:
+                held = slot.seq.tokens[: slot.seq.n_past]
+                n = min(common_prefix(held, seq.tokens), limit)
+                if n > best[1]:
+                    best = (self._spare_slot(), n, slot)
+        target, n, source = best
+        return (target, n, None if source is target else source)
