@@ -8,7 +8,7 @@ from importlib.metadata import version as dist_version
 import typer
 
 from deepfort import __version__
-from deepfort.cli import chat, models, serve
+from deepfort.cli import bench, chat, models, serve
 
 app = typer.Typer(
     name="deepfort",
@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 app.command("serve")(serve.serve)
 app.command("chat")(chat.chat)
+app.command("bench")(bench.bench)
 app.add_typer(models.app, name="models")
 
 
