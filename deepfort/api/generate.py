@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from deepfort.api.deps import chat_service, model_pool, request_id
 from deepfort.api.openai.chat import ERRORS
 from deepfort.api.protocol import ChatCompletionRequest, GenerateRequest, GenerateResponse, UserMessage
-from deepfort.api.streaming import ClientDisconnectedError, until_disconnect
+from deepfort.api.streaming import collect
 
 router = APIRouter()
 
@@ -23,10 +23,8 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
         temperature=body.temperature,
     )
     run = await chat_service(request).start(chat, request_id(request))
-    try:
-        result = await until_disconnect(request, run.collect())
-    except ClientDisconnectedError:
-        await run.close()
+    result = await collect(request, run)
+    if result is None:
         return Response(status_code=499)
     choice = result.choices[0]
     reply = GenerateResponse(

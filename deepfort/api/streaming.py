@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -14,13 +14,8 @@ from starlette.responses import Response, StreamingResponse
 
 from deepfort.errors import DeepfortError, EngineError
 
-T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 log = logging.getLogger(__name__)
-
-
-class ClientDisconnectedError(Exception):
-    """The client closed the connection before the answer was ready."""
 
 
 async def wait_for_disconnect(request: Request) -> None:
@@ -31,91 +26,69 @@ async def wait_for_disconnect(request: Request) -> None:
             return
 
 
-async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
-    """Run ``work`` unless the client disconnects first; then cancel it (freeing its engine slot)."""
-    task = asyncio.ensure_future(work)
+class Run(Protocol[T_co]):
+    """An accepted generation, as the serving layer hands it to a route."""
+
+    def stream(self) -> AsyncIterator[str]:
+        """JSON texts, one per server-sent event."""
+        ...
+
+    async def collect(self) -> T_co: ...
+
+    def cancel(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def _watch(request: Request, run: Run[BaseModel]) -> asyncio.Task[None]:
+    """Cancel ``run`` when the client disconnects. The engine then ends its streams at the next step,
+    so the response code simply sees them finish: no task per token has to race the disconnect."""
     watcher = asyncio.create_task(wait_for_disconnect(request))
-    try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            return task.result()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        raise ClientDisconnectedError
-    finally:
-        watcher.cancel()
-        if not task.done():
-            task.cancel()
+
+    def on_done(task: asyncio.Task[None]) -> None:
+        if not task.cancelled():
+            run.cancel()
+
+    watcher.add_done_callback(on_done)
+    return watcher
 
 
-async def _race(request: Request, items: AsyncIterator[T]) -> AsyncIterator[T]:
-    watcher = asyncio.create_task(wait_for_disconnect(request))
-    step: asyncio.Future[T] | None = None
-    try:
-        while True:
-            step = asyncio.ensure_future(anext(items))
-            await asyncio.wait({step, watcher}, return_when=asyncio.FIRST_COMPLETED)
-            if not step.done():
-                return
-            try:
-                item = step.result()
-            except StopAsyncIteration:
-                return
-            step = None
-            yield item
-    finally:
-        # Cancelling the pending step throws CancelledError into the generator chain, whose cleanup
-        # cancels the engine request; only then can the generator be closed.
-        watcher.cancel()
-        if step is not None and not step.done():
-            step.cancel()
-            await asyncio.gather(step, return_exceptions=True)
-        aclose = getattr(items, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
-def _dump(chunk: BaseModel) -> str:
-    data = chunk.model_dump(mode="json")
-    for choice in data.get("choices", []):
-        delta = choice.get("delta")
-        if isinstance(delta, dict):
-            choice["delta"] = {k: v for k, v in delta.items() if v is not None}
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-
-
-async def sse(request: Request, chunks: AsyncIterator[BaseModel]) -> AsyncIterator[str]:
+async def sse(request: Request, run: Run[BaseModel]) -> AsyncIterator[str]:
     """Frame chunks as ``data: {...}`` events ending in ``data: [DONE]``. An error after the stream
     started becomes one error event (the status line is already sent)."""
+    watcher = _watch(request, run)
     try:
-        async for chunk in _race(request, chunks):
-            yield f"data: {_dump(chunk)}\n\n"
+        async for chunk in run.stream():
+            yield f"data: {chunk}\n\n"
     except DeepfortError as exc:
         yield f"data: {json.dumps(exc.to_dict())}\n\n"
     except Exception as exc:
         log.exception("stream failed")
         yield f"data: {json.dumps(EngineError(f'generation failed: {exc}').to_dict())}\n\n"
+    finally:
+        watcher.cancel()
+        await run.close()
     yield "data: [DONE]\n\n"
-
-
-class Run(Protocol[T_co]):
-    """An accepted generation, as the serving layer hands it to a route."""
-
-    def stream(self) -> AsyncIterator[BaseModel]: ...
-
-    async def collect(self) -> T_co: ...
-
-    async def close(self) -> None: ...
 
 
 async def respond(request: Request, run: Run[BaseModel], *, stream: bool) -> Response:
     """SSE for ``stream``, else one JSON body; a client gone before the end gets nothing (status 499 in
     our log) and its generation is cancelled."""
     if stream:
-        return StreamingResponse(sse(request, run.stream()), media_type="text/event-stream")
-    try:
-        result = await until_disconnect(request, run.collect())
-    except ClientDisconnectedError:
-        await run.close()
+        return StreamingResponse(sse(request, run), media_type="text/event-stream")
+    result = await collect(request, run)
+    if result is None:
         return Response(status_code=499)
     return Response(result.model_dump_json(), media_type="application/json")
+
+
+async def collect(request: Request, run: Run[T_co]) -> T_co | None:
+    """The whole answer, or None when the client went away first (its generation is cancelled)."""
+    watcher = _watch(request, run)  # type: ignore[arg-type]
+    try:
+        result = await run.collect()
+    finally:
+        gone = watcher.done() and not watcher.cancelled()
+        watcher.cancel()
+        await run.close()
+    return None if gone else result

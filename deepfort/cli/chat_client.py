@@ -87,7 +87,7 @@ class InProcessBackend:
         run = await self.service.start(self.options.request(self.model, messages))
         try:
             async for chunk in run.stream():
-                yield _deltas(chunk)
+                yield _deltas(ChatCompletionChunk.model_validate_json(chunk))
         finally:
             await run.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -9,12 +10,9 @@ from dataclasses import dataclass, field
 
 from deepfort.api.protocol import (
     ChatChoice,
-    ChatChunkChoice,
     ChatCompletion,
-    ChatCompletionChunk,
     ChatCompletionRequest,
     ChatCompletionTokenLogprob,
-    ChatDelta,
     ChatMessageOut,
     ChoiceLogprobs,
     CompletionTokensDetails,
@@ -79,6 +77,12 @@ class _Choice:
         return out
 
 
+def _choice(
+    index: int, delta: dict[str, object], *, logprobs: object = None, finish: str | None = None
+) -> dict[str, object]:
+    return {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
+
+
 class ChatRun:
     """An accepted chat completion: engines have validated and queued every choice."""
 
@@ -90,8 +94,10 @@ class ChatRun:
         prompt_tokens: int,
         prompt_opens: bool,
         request_id: str,
+        request_ids: list[str],
     ) -> None:
         self.request = request
+        self.request_ids = request_ids
         self.served = served
         self.gens = gens
         self.prompt_tokens = prompt_tokens
@@ -116,41 +122,48 @@ class ChatRun:
         for gen in self.gens:
             await gen.aclose()
 
-    def _chunk(self, choices: list[ChatChunkChoice], usage: Usage | None = None) -> ChatCompletionChunk:
-        return ChatCompletionChunk(
-            id=self.id, created=self.created, model=self.request.model, choices=choices, usage=usage
+    def cancel(self) -> None:
+        """The client went away: every choice's stream ends at the next decode step."""
+        for request_id in self.request_ids:
+            self.served.engine.cancel(request_id)
+
+    def _chunk(self, choices: list[dict[str, object]], usage: Usage | None = None) -> str:
+        # Built as plain dicts (the shape of ChatCompletionChunk): one is serialised per token and
+        # per stream, and pydantic models cost several times more on this hot path.
+        return json.dumps(
+            {
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.request.model,
+                "choices": choices,
+                "usage": None if usage is None else usage.model_dump(),
+                "system_fingerprint": None,
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
         )
 
-    async def stream(self) -> AsyncIterator[ChatCompletionChunk]:
+    async def stream(self) -> AsyncIterator[str]:
+        """``ChatCompletionChunk`` JSON texts, one per event."""
         want_logprobs = self.request.logprobs
         for index in range(len(self.choices)):
-            yield self._chunk([ChatChunkChoice(index=index, delta=ChatDelta(role="assistant", content=""))])
+            yield self._chunk([_choice(index, {"role": "assistant", "content": ""})])
         async for index, delta in merge(self.gens):
             choice = self.choices[index]
             out = choice.feed(delta)
-            logprobs = (
-                ChoiceLogprobs(content=to_wire_logprobs(delta.logprobs))
-                if want_logprobs and delta.logprobs
-                else None
-            )
+            logprobs = None
+            if want_logprobs and delta.logprobs:
+                logprobs = ChoiceLogprobs(content=to_wire_logprobs(delta.logprobs)).model_dump()
             if out or logprobs is not None:
-                yield self._chunk(
-                    [
-                        ChatChunkChoice(
-                            index=index,
-                            delta=ChatDelta(
-                                content=out.content or None,
-                                reasoning_content=out.reasoning or None,
-                                reasoning=out.reasoning or None,
-                            ),
-                            logprobs=logprobs,
-                        )
-                    ]
-                )
-            if choice.finish_reason is not None:
-                yield self._chunk(
-                    [ChatChunkChoice(index=index, delta=ChatDelta(), finish_reason=choice.finish_reason)]
-                )
+                body: dict[str, object] = {}
+                if out.content:
+                    body["content"] = out.content
+                if out.reasoning:
+                    body["reasoning_content"] = body["reasoning"] = out.reasoning
+                yield self._chunk([_choice(index, body, logprobs=logprobs)])
+            if choice.finish_reason is not None and choice.finish_reason != "cancelled":
+                yield self._chunk([_choice(index, {}, finish=choice.finish_reason)])
         options = self.request.stream_options
         if options is not None and options.include_usage:
             yield self._chunk([], usage=self.usage())
@@ -219,4 +232,12 @@ class ChatService:
             for i in range(request.n)
         ]
         gens, prompt_tokens = await open_generations(engine, requests)
-        return ChatRun(request, served, gens, prompt_tokens[0], prompt_opens, request_id)
+        return ChatRun(
+            request,
+            served,
+            gens,
+            prompt_tokens[0],
+            prompt_opens,
+            request_id,
+            [r.request_id for r in requests],
+        )

@@ -13,7 +13,7 @@ from deepfort.api.protocol import (
     CompletionRequest,
     Usage,
 )
-from deepfort.engines.base import EngineDelta, EngineRequest, TokenLogprob
+from deepfort.engines.base import Engine, EngineDelta, EngineRequest, TokenLogprob
 from deepfort.errors import InvalidRequestError
 from deepfort.serving.context import ServingContext
 from deepfort.serving.params import sampling_params, stop_list, structured_output
@@ -47,8 +47,12 @@ class CompletionRun:
         echoes: list[str],
         prompt_tokens: int,
         request_id: str,
+        engine: Engine,
+        request_ids: list[str],
     ) -> None:
         self.request = request
+        self.engine = engine
+        self.request_ids = request_ids
         self.gens = gens
         self.echoes = echoes
         self.prompt_tokens = prompt_tokens
@@ -79,31 +83,34 @@ class CompletionRun:
         for gen in self.gens:
             await gen.aclose()
 
+    def cancel(self) -> None:
+        for request_id in self.request_ids:
+            self.engine.cancel(request_id)
+
     def _wrap(self, choices: list[CompletionChoice], usage: Usage | None = None) -> Completion:
         return Completion(
             id=self.id, created=self.created, model=self.request.model, choices=choices, usage=usage
         )
 
-    async def stream(self) -> AsyncIterator[Completion]:
+    async def stream(self) -> AsyncIterator[str]:
+        """``Completion`` JSON texts, one per event."""
         for index, echo in enumerate(self.echoes):
             if echo:
-                yield self._wrap([CompletionChoice(index=index, text=echo, finish_reason=None)])
+                yield self._wrap(
+                    [CompletionChoice(index=index, text=echo, finish_reason=None)]
+                ).model_dump_json()
         async for index, delta in merge(self.gens):
             self._feed(index, delta)
             lp = (
                 _logprobs(delta.logprobs, 0) if self.request.logprobs is not None and delta.logprobs else None
             )
-            if delta.text or lp is not None or delta.finish_reason is not None:
-                yield self._wrap(
-                    [
-                        CompletionChoice(
-                            index=index, text=delta.text, logprobs=lp, finish_reason=delta.finish_reason
-                        )
-                    ]
-                )
+            finish = None if delta.finish_reason == "cancelled" else delta.finish_reason
+            if delta.text or lp is not None or finish is not None:
+                choice = CompletionChoice(index=index, text=delta.text, logprobs=lp, finish_reason=finish)
+                yield self._wrap([choice]).model_dump_json()
         options = self.request.stream_options
         if options is not None and options.include_usage:
-            yield self._wrap([], usage=self.usage())
+            yield self._wrap([], usage=self.usage()).model_dump_json()
 
     async def collect(self) -> Completion:
         async for index, delta in merge(self.gens):
@@ -161,4 +168,5 @@ class CompletionService:
         gens, prompt_tokens = await open_generations(engine, engine_requests)
         # Usage counts each prompt once, however many choices it has (OpenAI's rule).
         counted = sum(prompt_tokens[p * request.n] for p in range(len(prompts)))
-        return CompletionRun(request, gens, echoes, counted, request_id)
+        ids = [r.request_id for r in engine_requests]
+        return CompletionRun(request, gens, echoes, counted, request_id, engine, ids)

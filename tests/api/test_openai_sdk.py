@@ -226,3 +226,20 @@ def test_async_client_stream(server: Server) -> None:
     whole = sync.chat.completions.create(model=MODEL, messages=QUESTION, max_tokens=16, temperature=0)
     sync.close()
     assert text == whole.choices[0].message.content
+
+
+def test_stream_chunks_match_the_wire_model(server: Server) -> None:
+    from deepfort.api.protocol import ChatCompletionChunk
+
+    body = {"model": MODEL, "messages": QUESTION, "max_tokens": 8, "stream": True, "logprobs": True}
+    body["stream_options"] = {"include_usage": True}
+    events = []
+    with httpx.stream("POST", f"{server.v1}/chat/completions", json=body, timeout=60) as reply:
+        for line in reply.iter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                events.append(json.loads(line[6:]))
+    assert len(events) >= 3
+    fields = set(ChatCompletionChunk.model_fields)
+    for event in events:
+        assert set(event) == fields
+        ChatCompletionChunk.model_validate(event)

@@ -35,6 +35,7 @@ class LlamaCppEngine:
         self._model: LlamaModel | None = None
         self._scheduler: Scheduler | None = None
         self._template: ChatTemplate | None = None
+        self._live: dict[str, Seq] = {}
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
@@ -96,6 +97,11 @@ class LlamaCppEngine:
         if self._template is None:
             raise EngineError(f"model {self.model_id} is not loaded")
         return self._template.render(messages, add_generation_prompt=add_generation_prompt)
+
+    def cancel(self, request_id: str) -> None:
+        seq = self._live.get(request_id)
+        if seq is not None and self._scheduler is not None:
+            self._scheduler.cancel(seq)
 
     def stats(self) -> EngineStats:
         _, scheduler = self._loaded()
@@ -165,6 +171,7 @@ class LlamaCppEngine:
             thinking_end=thinking_end,
         )
         scheduler.submit(seq)
+        self._live[request.request_id] = seq
         try:
             yield EngineDelta(prompt_tokens=len(prompt))
             while True:
@@ -175,6 +182,7 @@ class LlamaCppEngine:
                 if item.finish_reason is not None:
                     return
         finally:
+            self._live.pop(request.request_id, None)
             scheduler.cancel(seq)
 
 

@@ -19,7 +19,7 @@ from itertools import count
 
 import llama_cpp as lc
 
-from deepfort.engines.base import EngineStats
+from deepfort.engines.base import EngineDelta, EngineStats
 from deepfort.engines.llamacpp.model import LlamaModel
 from deepfort.engines.llamacpp.sampler import Sampler
 from deepfort.engines.llamacpp.sequence import Seq
@@ -28,6 +28,12 @@ from deepfort.engines.llamacpp.stepper import next_token
 from deepfort.errors import ConfigError, EngineError, QueueFullError
 
 log = logging.getLogger(__name__)
+
+
+def _cancelled(seq: Seq) -> EngineDelta:
+    return EngineDelta(
+        finish_reason="cancelled", prompt_tokens=len(seq.prompt), completion_tokens=seq.generated
+    )
 
 
 class Scheduler:
@@ -158,9 +164,11 @@ class Scheduler:
             seq.done = True
             seq.close_samplers()
             self._stats.cancelled_total += 1
+            seq.emit(_cancelled(seq))
         for seq in [s for s in self._running if s.cancelled]:
             self._finish(seq, keep_cache=False)
             self._stats.cancelled_total += 1
+            seq.emit(_cancelled(seq))
 
     def _admit(self) -> None:
         while self._waiting and self.slots.has_free_slot():
