@@ -5,25 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import openai
 
 from tests.conftest import Server
+from tests.helpers import read_tokens, wait_until
 
 MODEL = "smollm2-135m"  # four slots
-
-
-def wait_until(check: Callable[[], bool], what: str, limit: float = 60.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
 
 
 def test_thirty_two_mixed_requests_complete_with_correct_usage(server: Server) -> None:
@@ -174,15 +164,6 @@ def test_cancelling_one_stream_frees_its_cells_while_others_stream(server: Serve
         "stream": True,
     }
 
-    def content_lines(lines: Iterator[str], count: int) -> None:
-        seen = 0
-        for line in lines:
-            if '"content":"' in line and '"content":""' not in line:
-                seen += 1
-                if seen == count:
-                    return
-        raise AssertionError("stream ended early")
-
     with httpx.Client(base_url=server.base_url, timeout=300) as client:
         with (
             client.stream("POST", "/v1/chat/completions", json=body) as keep,
@@ -190,8 +171,8 @@ def test_cancelling_one_stream_frees_its_cells_while_others_stream(server: Serve
         ):
             keep_lines = keep.iter_lines()
             drop_lines = drop.iter_lines()
-            content_lines(keep_lines, 5)
-            content_lines(drop_lines, 5)
+            read_tokens(keep_lines, 5)
+            read_tokens(drop_lines, 5)
             wait_until(lambda: server.stats(MODEL)["running"] == 2, "both running")
             held = server.stats(MODEL)["kv_cells_used"]
             drop.close()
@@ -199,7 +180,7 @@ def test_cancelling_one_stream_frees_its_cells_while_others_stream(server: Serve
             after = server.stats(MODEL)
             # The survivor has grown meanwhile, but the cancelled one's cells are gone.
             assert after["kv_cells_used"] < held
-            content_lines(keep_lines, 20)  # the other stream goes on
+            read_tokens(keep_lines, 20)  # the other stream goes on
     wait_until(lambda: server.stats(MODEL)["kv_cells_used"] == 0, "all cells free")
 
 

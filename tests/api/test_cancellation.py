@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-
 import httpx
 
 from tests.conftest import Server
+from tests.helpers import read_tokens, wait_until
 
 MODEL = "smol-q1"
 LONG = {
@@ -15,27 +13,6 @@ LONG = {
     "messages": [{"role": "user", "content": "Tell a very long story."}],
     "max_tokens": 1500,
 }
-
-
-def wait_until(check: Callable[[], bool], what: str, limit: float = 60.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
-
-
-def read_tokens(lines: Iterator[str], count: int) -> None:
-    """Read ``count`` content chunks. Keep one line iterator per stream: dropping an httpx iterator
-    closes the connection, which is a disconnect."""
-    seen = 0
-    for line in lines:
-        if '"content":"' in line and '"content":""' not in line:
-            seen += 1
-            if seen == count:
-                return
-    raise AssertionError("stream ended early")
 
 
 def test_disconnect_mid_stream_frees_the_slot(server: Server) -> None:
