@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Sequence
 
@@ -160,7 +161,9 @@ class LlamaCppEngine:
         queue: asyncio.Queue[EngineDelta | BaseException] = asyncio.Queue()
 
         def emit(item: EngineDelta | BaseException) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            # At shutdown the event loop may already be closed: nobody is listening any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(queue.put_nowait, item)
 
         seq = Seq(
             request=request,
