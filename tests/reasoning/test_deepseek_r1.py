@@ -220,7 +220,7 @@ def chunkings(draw: st.DrawFn, text: str) -> list[str]:
     return [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)  # a deadline would assert on timing
 @given(text=texts, opened=st.booleans(), data=st.data())
 def test_any_chunking_matches_whole_text(text: str, opened: bool, data: st.DataObject) -> None:
     whole = DeepSeekR1ReasoningParser(prompt_opens_reasoning=opened).parse(text)
@@ -237,7 +237,7 @@ tagless = (
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)  # a deadline would assert on timing
 @given(
     lead=st.sampled_from(["", " ", "\n"]),
     reasoning=tagless,
