@@ -57,6 +57,10 @@ def serve(
     n_ctx: Annotated[int | None, typer.Option("--n-ctx", help="Context length per sequence.")] = None,
     n_parallel: Annotated[int | None, typer.Option("--parallel", help="Sequences decoded together.")] = None,
     n_threads: Annotated[int | None, typer.Option("--threads", help="CPU threads per model.")] = None,
+    kv_cells: Annotated[
+        int | None,
+        typer.Option("--kv-cells", help="KV cells shared by the slots [default: n_ctx x parallel]."),
+    ] = None,
     reasoning_parser: Annotated[
         str | None, typer.Option(help="e.g. deepseek_r1, for --model models.")
     ] = None,
@@ -76,7 +80,12 @@ def serve(
     given = list(model or [])
     try:
         models = resolve_models(settings, given)
-        changes: dict[str, object] = {"n_ctx": n_ctx, "n_parallel": n_parallel, "n_threads": n_threads}
+        changes: dict[str, object] = {
+            "n_ctx": n_ctx,
+            "n_parallel": n_parallel,
+            "n_threads": n_threads,
+            "kv_cells": kv_cells,
+        }
         resolved = apply_model_flags(models, given, changes, reasoning_parser)
     except (DeepfortError, ValueError) as exc:
         fail(str(exc))
