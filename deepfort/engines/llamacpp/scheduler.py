@@ -180,8 +180,7 @@ class Scheduler:
             self._waiting.popleft()
             if seq.sampler is None and not self._build_samplers(seq):
                 continue
-            self.slots.evict_cache(need)
-            self.slots.acquire(seq, reuse=seq.request.cache_prompt)
+            self.slots.acquire(seq, reuse=seq.request.cache_prompt, need=need)
             seq.order = next(self._order)
             self._running.append(seq)
             if seq.reused:

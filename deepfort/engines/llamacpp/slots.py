@@ -63,9 +63,13 @@ class SlotTable:
     def has_free_slot(self) -> bool:
         return any(s.seq is None for s in self.slots)
 
-    def evict_cache(self, need: int) -> None:
-        """Drop cached prefixes, least recently used first, until ``need`` cells are unoccupied."""
-        victims = sorted((s for s in self.slots if s.seq is None and s.cached), key=lambda s: s.last_used)
+    def evict_cache(self, need: int, *, protect: tuple[Slot | None, ...] = ()) -> None:
+        """Drop cached prefixes, least recently used first, until ``need`` cells are unoccupied; never the
+        ``protect``ed slots (the cache a new sequence is about to start from)."""
+        victims = sorted(
+            (s for s in self.slots if s.seq is None and s.cached and s not in protect),
+            key=lambda s: s.last_used,
+        )
         for slot in victims:
             if self.total_cells - self.used_cells - self.cached_cells >= need:
                 return
@@ -77,9 +81,11 @@ class SlotTable:
         last token must be computed to get logits)."""
         return self._pick(seq)[1]
 
-    def acquire(self, seq: Seq, *, reuse: bool) -> None:
-        """Give ``seq`` a free slot, starting from the longest cached or running prefix when ``reuse``."""
+    def acquire(self, seq: Seq, *, reuse: bool, need: int) -> None:
+        """Give ``seq`` a free slot, starting from the longest cached or running prefix when ``reuse``,
+        and make ``need`` cells unoccupied by dropping other caches."""
         target, n_common, source = self._pick(seq) if reuse else (self._spare_slot(), 0, None)
+        self.evict_cache(need, protect=(target, source) if n_common else ())
         if source is not None and source is not target:
             # Start from a running sequence's prefix: share its cells.
             self._clear(target)
