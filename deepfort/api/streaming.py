@@ -40,7 +40,7 @@ class Run(Protocol[T_co]):
     async def close(self) -> None: ...
 
 
-def _watch(request: Request, run: Run[BaseModel]) -> asyncio.Task[None]:
+def _watch(request: Request, run: Run[object]) -> asyncio.Task[None]:
     """Cancel ``run`` when the client disconnects. The engine then ends its streams at the next step,
     so the response code simply sees them finish: no task per token has to race the disconnect."""
     watcher = asyncio.create_task(wait_for_disconnect(request))
@@ -53,7 +53,7 @@ def _watch(request: Request, run: Run[BaseModel]) -> asyncio.Task[None]:
     return watcher
 
 
-async def sse(request: Request, run: Run[BaseModel]) -> AsyncIterator[str]:
+async def sse(request: Request, run: Run[object]) -> AsyncIterator[str]:
     """Frame chunks as ``data: {...}`` events ending in ``data: [DONE]``. An error after the stream
     started becomes one error event (the status line is already sent)."""
     watcher = _watch(request, run)
@@ -84,7 +84,7 @@ async def respond(request: Request, run: Run[BaseModel], *, stream: bool) -> Res
 
 async def collect(request: Request, run: Run[T_co]) -> T_co | None:
     """The whole answer, or None when the client went away first (its generation is cancelled)."""
-    watcher = _watch(request, run)  # type: ignore[arg-type]
+    watcher = _watch(request, run)
     try:
         result = await run.collect()
     finally:

@@ -173,14 +173,14 @@ class Scheduler:
     def _admit(self) -> None:
         while self._waiting and self.slots.has_free_slot():
             seq = self._waiting[0]
-            reuse = self.slots.best_reuse(seq) if seq.request.cache_prompt else 0
-            need = seq.cells_needed - reuse
+            reuse = self.slots.plan(seq, reuse=seq.request.cache_prompt)
+            need = seq.cells_needed - reuse.tokens
             if need > self.slots.free_cells:
                 return  # first in, first served: later requests wait behind it
             self._waiting.popleft()
             if seq.sampler is None and not self._build_samplers(seq):
                 continue
-            self.slots.acquire(seq, reuse=seq.request.cache_prompt, need=need)
+            self.slots.acquire(seq, reuse, need=need)
             seq.order = next(self._order)
             self._running.append(seq)
             if seq.reused:

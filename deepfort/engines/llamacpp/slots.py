@@ -20,8 +20,9 @@ import llama_cpp as lc
 from deepfort.engines.llamacpp.sequence import Seq
 
 
-def common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
+def common_prefix(a: list[int], b: list[int], limit: int) -> int:
+    """Length of the shared start of ``a`` and ``b``, counting at most ``limit`` tokens."""
+    n = min(len(a), len(b), limit)
     i = 0
     while i < n and a[i] == b[i]:
         i += 1
@@ -35,6 +36,16 @@ class Slot:
     cached: list[int] = field(default_factory=list)
     """Tokens whose cells a finished sequence left behind (empty while running or cleared)."""
     last_used: int = 0
+
+
+@dataclass(frozen=True)
+class Reuse:
+    """Where a new sequence starts: ``target`` is its slot; its first ``tokens`` tokens are already in
+    the cache, in ``target`` itself (a finished sequence's cache) or in ``source`` (a running one)."""
+
+    target: Slot
+    tokens: int = 0
+    source: Slot | None = None
 
 
 class SlotTable:
@@ -76,17 +87,30 @@ class SlotTable:
             self._clear(slot)
 
     # -- acquire / release ----------------------------------------------------------------------------
-    def best_reuse(self, seq: Seq) -> int:
-        """How many of ``seq``'s tokens some slot already holds in the cache (at most all but one: the
-        last token must be computed to get logits)."""
-        return self._pick(seq)[1]
+    def plan(self, seq: Seq, *, reuse: bool) -> Reuse:
+        """The slot ``seq`` would take and how many of its tokens it would find cached (at most all but
+        one: the last token must be computed to get logits). Needs a free slot."""
+        best = Reuse(self._spare_slot())
+        if not reuse:
+            return best
+        limit = len(seq.tokens) - 1
+        for slot in self.slots:
+            if slot.seq is None:
+                n = common_prefix(slot.cached, seq.tokens, limit)
+                if n > best.tokens:
+                    best = Reuse(slot, n)
+            else:
+                n = common_prefix(slot.seq.tokens, seq.tokens, min(limit, slot.seq.n_past))
+                if n > best.tokens:
+                    best = Reuse(self._spare_slot(), n, slot)
+        return best
 
-    def acquire(self, seq: Seq, *, reuse: bool, need: int) -> None:
-        """Give ``seq`` a free slot, starting from the longest cached or running prefix when ``reuse``,
-        and make ``need`` cells unoccupied by dropping other caches."""
-        target, n_common, source = self._pick(seq) if reuse else (self._spare_slot(), 0, None)
+    def acquire(self, seq: Seq, reuse: Reuse, *, need: int) -> None:
+        """Give ``seq`` the slot ``reuse`` names, starting from its cached prefix, and make ``need``
+        cells unoccupied by dropping other caches."""
+        target, n_common, source = reuse.target, reuse.tokens, reuse.source
         self.evict_cache(need, protect=(target, source) if n_common else ())
-        if source is not None and source is not target:
+        if source is not None:
             # Start from a running sequence's prefix: share its cells.
             self._clear(target)
             lc.llama_memory_seq_cp(self.memory, source.index, target.index, 0, n_common)
@@ -120,19 +144,3 @@ class SlotTable:
         free = [s for s in self.slots if s.seq is None]
         # An empty slot first, else the least recently used cache.
         return min(free, key=lambda s: (bool(s.cached), s.last_used))
-
-    def _pick(self, seq: Seq) -> tuple[Slot, int, Slot | None]:
-        limit = len(seq.tokens) - 1
-        best: tuple[Slot, int, Slot | None] = (self._spare_slot(), 0, None)
-        for slot in self.slots:
-            if slot.seq is None:
-                n = min(common_prefix(slot.cached, seq.tokens), limit)
-                if n > best[1]:
-                    best = (slot, n, slot)
-            elif slot.seq is not seq:
-                held = slot.seq.tokens[: slot.seq.n_past]
-                n = min(common_prefix(held, seq.tokens), limit)
-                if n > best[1]:
-                    best = (self._spare_slot(), n, slot)
-        target, n, source = best
-        return (target, n, None if source is target else source)
