@@ -134,10 +134,11 @@ def _as_config(entry: RegisteredModel) -> ModelConfig:
 
 def resolve_models(settings: Settings, requested: list[str]) -> list[ModelConfig]:
     """The models ``deepfort serve`` loads: config + ``--model`` flags, or by default the embedded model
-    plus every registered one."""
+    plus every registered one. Models served by an upstream do not count as local: a config that lists
+    only those still gets the local defaults (an edge needs a model of its own)."""
     registered = list_registered(settings.data_dir)
-    if not settings.models and not requested:
-        return [embedded_model_config(), *(_as_config(m) for m in registered)]
+    if not any(m.upstream is None for m in settings.models) and not requested:
+        return [*settings.models, embedded_model_config(), *(_as_config(m) for m in registered)]
     out = list(settings.models)
     for item in requested:
         path = Path(item).expanduser()

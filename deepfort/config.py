@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -58,10 +58,31 @@ class ModelConfig(BaseModel):
         default=None, description="Split reasoning from the answer, e.g. `deepseek_r1`."
     )
     aliases: list[str] = Field(default_factory=list, description="Further ids that name this model.")
+    # A model served elsewhere: an OpenAI-compatible center (vLLM, SGLang, llama-server, Ollama, DeepSeek).
+    upstream: str | None = Field(
+        default=None, description="Base URL of an OpenAI-compatible server, e.g. `http://vllm:8000/v1`."
+    )
+    upstream_model: str | None = Field(
+        default=None, description="The model name the upstream server knows; default: `id`."
+    )
+    api_key_env: str | None = Field(
+        default=None, description="Environment variable holding the upstream's API key."
+    )
+    think_in_content: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Upstream servers without a reasoning parser put `<think>` in the content: `auto` "
+        "detects it, `always` treats the content as R1 output whose template opened `<think>`.",
+    )
 
     @property
     def names(self) -> list[str]:
         return [self.id, *self.aliases]
+
+    @model_validator(mode="after")
+    def _local_or_upstream(self) -> ModelConfig:
+        if self.upstream is not None and self.path is not None:
+            raise ValueError(f"model {self.id}: give either `path` or `upstream`, not both")
+        return self
 
 
 class ServerSettings(BaseModel):
@@ -82,6 +103,90 @@ class ServerSettings(BaseModel):
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
 
 
+class TlsSettings(BaseModel):
+    """TLS for the gRPC link. A center presents ``cert``/``key``; with ``client_auth`` it demands a client
+    certificate signed by ``ca`` (mutual TLS). An edge verifies the center against ``ca`` and presents
+    ``cert``/``key`` when given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cert: Path | None = Field(default=None, description="PEM certificate chain of this node.")
+    key: Path | None = Field(default=None, description="PEM private key of this node.")
+    ca: Path | None = Field(default=None, description="PEM CA bundle that peers' certificates chain to.")
+    client_auth: bool = Field(default=False, description="Center: require client certificates (mTLS).")
+    server_name: str | None = Field(
+        default=None, description="Edge: the name to expect in the center's certificate."
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return self.ca is not None or self.cert is not None
+
+
+class ClusterSettings(BaseModel):
+    """The gRPC link between edge and center nodes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grpc_host: str = Field(default="127.0.0.1", description="Center: address of the gRPC service.")
+    grpc_port: int = Field(default=9443, ge=0, le=65535, description="Center: port of the gRPC service.")
+    keyring: Path | None = Field(
+        default=None, description="Keyring file (mode 0600) of SM4 cluster keys; see `deepfort cluster`."
+    )
+    keys: SecretStr | None = Field(
+        default=None, description="Cluster keys inline, `id:hex32,...`, the first active (for env use)."
+    )
+    node_secret: SecretStr | None = Field(
+        default=None, description="Shared secret every node proves (HMAC-SM3) on each call."
+    )
+    replay_window_s: int = Field(
+        default=120, ge=5, description="How old a request may be, and how long its id is remembered."
+    )
+    tls: TlsSettings = Field(default_factory=TlsSettings)
+
+
+class HealthCheckSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    interval_s: float = Field(default=5.0, gt=0, description="Seconds between probes of each center.")
+    timeout_s: float = Field(default=2.0, gt=0, description="A probe slower than this failed.")
+    failure_threshold: int = Field(default=2, ge=1, description="Failed probes in a row: center down.")
+
+
+class BreakerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    failure_threshold: int = Field(default=3, ge=1, description="Failures in a row that open the breaker.")
+    reset_after_s: float = Field(
+        default=10.0, gt=0, description="Open breaker: seconds before one trial request (half-open)."
+    )
+
+
+class RoutingSettings(BaseModel):
+    """How an edge picks the tier for each question."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_model: str = Field(
+        default="auto", description="Model for requests that name none (`/generate`); `auto` routes."
+    )
+    edge_model: str | None = Field(default=None, description="Local model for edge answers; default: first.")
+    center_model: str | None = Field(
+        default=None, description="Model asked of the center for routed questions; default: its first."
+    )
+    complexity_threshold: float = Field(
+        default=0.5, ge=0, le=1, description="Questions scoring at least this go to the center."
+    )
+    deadline_s: float = Field(
+        default=10.0, gt=0, description="A center that has not accepted within this is skipped."
+    )
+    fallback: bool = Field(
+        default=True, description="Answer routed questions on the edge (marked degraded) when centers fail."
+    )
+    health: HealthCheckSettings = Field(default_factory=HealthCheckSettings)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+
+
 class Settings(BaseSettings):
     """Everything deepfort reads at start-up."""
 
@@ -92,7 +197,17 @@ class Settings(BaseSettings):
         yaml_file=None,
     )
 
+    role: Literal["standalone", "edge", "center"] = Field(
+        default="standalone",
+        description="standalone: local models only; edge: local models plus routing to centers; center: "
+        "also serves the gRPC service for edges.",
+    )
     server: ServerSettings = Field(default_factory=ServerSettings)
+    centers: list[str] = Field(
+        default_factory=list, description="deepfort centers an edge forwards to, e.g. `grpc://host:9443`."
+    )
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
     models: list[ModelConfig] = Field(
         default_factory=list,
         description="Models to serve; empty means the embedded model plus those added with `models add`.",
@@ -110,7 +225,17 @@ class Settings(BaseSettings):
                 if name in seen:
                     raise ValueError(f"model name {name!r} is used twice")
                 seen.add(name)
+        if "auto" in seen:
+            raise ValueError("`auto` is reserved for routing and cannot name a model")
         return models
+
+    @field_validator("centers")
+    @classmethod
+    def _center_urls(cls, centers: list[str]) -> list[str]:
+        for url in centers:
+            if not url.startswith("grpc://") or ":" not in url.removeprefix("grpc://"):
+                raise ValueError(f"center {url!r}: expected grpc://host:port")
+        return centers
 
     @classmethod
     def settings_customise_sources(

@@ -12,8 +12,12 @@ the message text.
     ├── ModelNotFoundError             404 invalid_request_error code=model_not_found
     ├── ServiceUnavailableError        503 service_unavailable   (carries retry_after seconds)
     │   ├── QueueFullError             503 ... code=queue_full
-    │   └── ModelNotReadyError         503 ... code=model_not_ready
-    └── EngineError                    500 server_error          the engine failed while generating
+    │   ├── ModelNotReadyError         503 ... code=model_not_ready
+    │   └── CenterUnavailableError     503 ... code=center_unavailable  a center is unreachable or failed
+    ├── EngineError                    500 server_error          the engine failed while generating
+    │   └── UpstreamError              502 upstream_error        a center answered with nonsense or a fault
+    └── CryptoError                    500 server_error          a key or keyring cannot be used
+        └── EnvelopeError              400 ... code=bad_envelope a sealed message failed to open
 """
 
 from __future__ import annotations
@@ -97,5 +101,31 @@ class ModelNotReadyError(ServiceUnavailableError):
     default_code = "model_not_ready"
 
 
+class CenterUnavailableError(ServiceUnavailableError):
+    """A center (upstream server or deepfort node) could not be reached, timed out or broke off; the
+    router may answer on the edge instead."""
+
+    default_code = "center_unavailable"
+
+
 class EngineError(DeepfortError):
     """The inference engine failed while serving a request."""
+
+
+class UpstreamError(EngineError):
+    """A center answered, but with a fault or something we cannot read (bad credentials, broken stream)."""
+
+    status_code = 502
+    error_type = "upstream_error"
+
+
+class CryptoError(DeepfortError):
+    """A key, keyring or keyring file cannot be used (missing, malformed, readable by others)."""
+
+
+class EnvelopeError(CryptoError):
+    """A sealed message failed to open: tampered, unknown key id, wrong request or method (AAD)."""
+
+    status_code = 400
+    error_type = "invalid_request_error"
+    default_code = "bad_envelope"

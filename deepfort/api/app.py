@@ -18,11 +18,7 @@ from deepfort.api.openai import completions as completion_routes
 from deepfort.api.openai import models as model_routes
 from deepfort.catalog import resolve_models
 from deepfort.config import ModelConfig, Settings
-from deepfort.serving.chat import ChatService
-from deepfort.serving.completions import CompletionService
-from deepfort.serving.context import ServingContext
-from deepfort.serving.pool import ModelPool
-from deepfort.serving.tokenize import TokenizeService
+from deepfort.serving.node import Node, start_center
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +33,26 @@ def build_app(settings: Settings, models: list[ModelConfig] | None = None) -> Fa
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = ModelPool(served, settings.server)
-        context = ServingContext(pool=pool, server=settings.server)
-        app.state.pool = pool
-        app.state.chat = ChatService(context)
-        app.state.completions = CompletionService(context)
-        app.state.tokenize = TokenizeService(context)
-        loading = asyncio.create_task(pool.start())
+        node = Node(settings, served)
+        app.state.node = node
+        app.state.pool = node.pool
+        app.state.chat = node.chat
+        app.state.completions = node.completions
+        app.state.tokenize = node.tokenize
+        loading = asyncio.create_task(node.pool.start())
         loading.add_done_callback(_report_load)
+        grpc_server = None
         try:
+            if settings.role == "center":
+                grpc_server = await start_center(node, settings)
+            await node.start_centers()
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(grace=1.0)
             loading.cancel()
             await asyncio.gather(loading, return_exceptions=True)
-            await pool.close()
+            await node.close()
 
     app = FastAPI(
         title="deepfort",

@@ -6,6 +6,7 @@ from starlette.requests import Request
 
 from deepfort.serving.chat import ChatService
 from deepfort.serving.completions import CompletionService
+from deepfort.serving.node import Node
 from deepfort.serving.pool import ModelPool
 from deepfort.serving.tokenize import TokenizeService
 
@@ -32,3 +33,8 @@ def model_pool(request: Request) -> ModelPool:
 def tokenize_service(request: Request) -> TokenizeService:
     service: TokenizeService = request.app.state.tokenize
     return service
+
+
+def node(request: Request) -> Node:
+    value: Node = request.app.state.node
+    return value

@@ -168,6 +168,17 @@ class ChatChoice(BaseModel):
     finish_reason: str | None
 
 
+class RouteInfo(BaseModel):
+    """Where a request was answered and why (also in the ``x-deepfort-route`` header)."""
+
+    tier: Literal["local", "edge", "center"]
+    model: str
+    reason: str
+    score: float | None = None
+    target: str | None = None
+    degraded: bool = False
+
+
 class ChatCompletion(BaseModel):
     id: str
     object: Literal["chat.completion"] = "chat.completion"
@@ -176,6 +187,8 @@ class ChatCompletion(BaseModel):
     choices: list[ChatChoice]
     usage: Usage
     system_fingerprint: str | None = None
+    # -- extensions
+    route: RouteInfo | None = None
 
 
 class ChatDelta(BaseModel):
@@ -201,6 +214,8 @@ class ChatCompletionChunk(BaseModel):
     choices: list[ChatChunkChoice]
     usage: Usage | None = None
     system_fingerprint: str | None = None
+    # -- extensions: sent in the first chunk only
+    route: RouteInfo | None = None
 
 
 # ----------------------------------------------------------------------------------------------- completions

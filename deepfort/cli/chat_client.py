@@ -15,9 +15,7 @@ from deepfort.api.protocol import ChatCompletionChunk, ChatCompletionRequest, Re
 from deepfort.catalog import resolve_models
 from deepfort.config import Settings
 from deepfort.errors import DeepfortError
-from deepfort.serving.chat import ChatService
-from deepfort.serving.context import ServingContext
-from deepfort.serving.pool import ModelPool
+from deepfort.serving.node import Node
 
 Message = dict[str, str]
 
@@ -64,24 +62,28 @@ def _deltas(chunk: ChatCompletionChunk) -> tuple[str, str]:
 class InProcessBackend:
     """Loads one model with the same pool and chat service as ``deepfort serve``."""
 
-    def __init__(self, pool: ModelPool, service: ChatService, options: ChatOptions) -> None:
-        self.pool = pool
-        self.service = service
+    def __init__(self, node: Node, options: ChatOptions) -> None:
+        self.node = node
+        self.service = node.chat
         self.options = options
-        self.model = pool.default.id
+        self.model = node.pool.default.id
 
     @classmethod
     async def open(cls, settings: Settings, model: str | None, options: ChatOptions) -> InProcessBackend:
         models = resolve_models(settings, [model] if model else [])
         # The named model comes after those of the settings file; without a name, the first one answers.
         # Only that one is loaded.
-        pool = ModelPool([models[-1] if model else models[0]], settings.server)
+        local = [m for m in models if m.upstream is None]
+        node = Node(
+            settings.model_copy(update={"role": "standalone", "centers": []}),
+            [local[-1] if model else local[0]],
+        )
         try:
-            await pool.start()
+            await node.pool.start()
         except BaseException:
-            await pool.close()
+            await node.close()
             raise
-        return cls(pool, ChatService(ServingContext(pool=pool, server=settings.server)), options)
+        return cls(node, options)
 
     async def stream(self, messages: list[Message]) -> AsyncGenerator[tuple[str, str], None]:
         run = await self.service.start(self.options.request(self.model, messages))
@@ -92,7 +94,7 @@ class InProcessBackend:
             await run.close()
 
     async def aclose(self) -> None:
-        await self.pool.close()
+        await self.node.close()
 
 
 def _error_message(body: object, fallback: str) -> str:

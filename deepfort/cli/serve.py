@@ -65,6 +65,14 @@ def serve(
         str | None, typer.Option(help="e.g. deepseek_r1, for --model models.")
     ] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error.")] = None,
+    role: Annotated[
+        str | None, typer.Option(help="standalone, edge (routes to centers) or center (serves gRPC).")
+    ] = None,
+    center: Annotated[
+        list[str] | None, typer.Option("--center", help="grpc://host:port of a center; repeat for several.")
+    ] = None,
+    grpc_host: Annotated[str | None, typer.Option(help="Center: gRPC address [default: 127.0.0.1].")] = None,
+    grpc_port: Annotated[int | None, typer.Option(help="Center: gRPC port [default: 9443].")] = None,
 ) -> None:
     """Serve models through an OpenAI-compatible API (like `vllm serve MODEL` or `llama-server -m`)."""
     server = {
@@ -75,7 +83,14 @@ def serve(
         "log_level": log_level,
     }
     overrides = {k: v for k, v in server.items() if v is not None}
-    settings = settings_or_exit(config, server=overrides or None)
+    cluster = {k: v for k, v in {"grpc_host": grpc_host, "grpc_port": grpc_port}.items() if v is not None}
+    if role is not None and role not in ("standalone", "edge", "center"):
+        fail(f"--role must be standalone, edge or center, not {role!r}")
+    if center and role is None:
+        role = "edge"
+    settings = settings_or_exit(
+        config, server=overrides or None, cluster=cluster or None, role=role, centers=center or None
+    )
     configure_logging(settings.server.log_level)
     given = list(model or [])
     try:
@@ -90,11 +105,19 @@ def serve(
     except (DeepfortError, ValueError) as exc:
         fail(str(exc))
     for m in resolved:
-        _check_file(m)
+        if m.upstream is None:
+            _check_file(m)
     names = ", ".join(m.id for m in resolved)
     err_console.print(
-        f"deepfort serving [bold]{names}[/] on http://{settings.server.host}:{settings.server.port}/v1",
+        f"deepfort ({settings.role}) serving [bold]{names}[/] on "
+        f"http://{settings.server.host}:{settings.server.port}/v1",
         highlight=False,
     )
+    if settings.role == "center":
+        err_console.print(
+            f"cluster gRPC on {settings.cluster.grpc_host}:{settings.cluster.grpc_port}", highlight=False
+        )
+    for url in settings.centers:
+        err_console.print(f"forwarding to center {url}", highlight=False)
     app = build_app(settings, resolved)
     uvicorn.run(app, host=settings.server.host, port=settings.server.port, log_config=None, access_log=False)

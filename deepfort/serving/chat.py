@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -16,12 +17,17 @@ from deepfort.api.protocol import (
     ChatMessageOut,
     ChoiceLogprobs,
     CompletionTokensDetails,
+    RouteInfo,
     TopLogprob,
     Usage,
 )
 from deepfort.engines.base import EngineDelta, EngineRequest, TokenLogprob
-from deepfort.errors import InvalidRequestError
+from deepfort.engines.messages import MessageEvent
+from deepfort.errors import CenterUnavailableError, InvalidRequestError, UpstreamError
 from deepfort.reasoning import ReasoningDelta, ReasoningParser
+from deepfort.routing.route import Route
+from deepfort.routing.router import Plan
+from deepfort.serving.chunks import ChunkWriter, choice_chunk, text_delta
 from deepfort.serving.context import ServingContext
 from deepfort.serving.params import (
     sampling_params,
@@ -31,7 +37,10 @@ from deepfort.serving.params import (
     thinking_budget,
 )
 from deepfort.serving.pool import ServedModel
+from deepfort.serving.remote import RemoteChatRun
 from deepfort.serving.streams import merge, open_generations
+
+log = logging.getLogger(__name__)
 
 
 def to_wire_logprobs(items: list[TokenLogprob]) -> list[ChatCompletionTokenLogprob]:
@@ -77,12 +86,6 @@ class _Choice:
         return out
 
 
-def _choice(
-    index: int, delta: dict[str, object], *, logprobs: object = None, finish: str | None = None
-) -> dict[str, object]:
-    return {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
-
-
 class ChatRun:
     """An accepted chat completion: engines have validated and queued every choice."""
 
@@ -95,8 +98,10 @@ class ChatRun:
         prompt_opens: bool,
         request_id: str,
         request_ids: list[str],
+        route: Route | None = None,
     ) -> None:
         self.request = request
+        self.route = route
         self.request_ids = request_ids
         self.served = served
         self.gens = gens
@@ -127,28 +132,24 @@ class ChatRun:
         for request_id in self.request_ids:
             self.served.engine.cancel(request_id)
 
-    def _chunk(self, choices: list[dict[str, object]], usage: Usage | None = None) -> str:
-        # Built as plain dicts (the shape of ChatCompletionChunk): one is serialised per token and
-        # per stream, and pydantic models cost several times more on this hot path.
-        return json.dumps(
-            {
-                "id": self.id,
-                "object": "chat.completion.chunk",
-                "created": self.created,
-                "model": self.request.model,
-                "choices": choices,
-                "usage": None if usage is None else usage.model_dump(),
-                "system_fingerprint": None,
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+    async def events(self) -> AsyncIterator[MessageEvent]:
+        """The answer as message events (what a center sends an edge); usage is :meth:`usage` after."""
+        async for index, delta in merge(self.gens):
+            choice = self.choices[index]
+            out = choice.feed(delta)
+            finish = choice.finish_reason if delta.finish_reason is not None else None
+            event = MessageEvent(
+                index=index, content=out.content, reasoning=out.reasoning, finish_reason=finish
+            )
+            if event:
+                yield event
 
     async def stream(self) -> AsyncIterator[str]:
         """``ChatCompletionChunk`` JSON texts, one per event."""
+        writer = ChunkWriter(self.id, self.created, self.request.model, self.route)
         want_logprobs = self.request.logprobs
         for index in range(len(self.choices)):
-            yield self._chunk([_choice(index, {"role": "assistant", "content": ""})])
+            yield writer.chunk([choice_chunk(index, {"role": "assistant", "content": ""})])
         async for index, delta in merge(self.gens):
             choice = self.choices[index]
             out = choice.feed(delta)
@@ -156,17 +157,13 @@ class ChatRun:
             if want_logprobs and delta.logprobs:
                 logprobs = ChoiceLogprobs(content=to_wire_logprobs(delta.logprobs)).model_dump()
             if out or logprobs is not None:
-                body: dict[str, object] = {}
-                if out.content:
-                    body["content"] = out.content
-                if out.reasoning:
-                    body["reasoning_content"] = body["reasoning"] = out.reasoning
-                yield self._chunk([_choice(index, body, logprobs=logprobs)])
+                body = text_delta(out.content, out.reasoning)
+                yield writer.chunk([choice_chunk(index, body, logprobs=logprobs)])
             if choice.finish_reason is not None and choice.finish_reason != "cancelled":
-                yield self._chunk([_choice(index, {}, finish=choice.finish_reason)])
+                yield writer.chunk([choice_chunk(index, {}, finish=choice.finish_reason)])
         options = self.request.stream_options
         if options is not None and options.include_usage:
-            yield self._chunk([], usage=self.usage())
+            yield writer.chunk([], usage=self.usage())
 
     async def collect(self) -> ChatCompletion:
         async for index, delta in merge(self.gens):
@@ -191,7 +188,12 @@ class ChatRun:
                 )
             )
         return ChatCompletion(
-            id=self.id, created=self.created, model=self.request.model, choices=choices, usage=self.usage()
+            id=self.id,
+            created=self.created,
+            model=self.request.model,
+            choices=choices,
+            usage=self.usage(),
+            route=None if self.route is None else RouteInfo.model_validate(self.route.as_dict()),
         )
 
 
@@ -199,8 +201,66 @@ class ChatService:
     def __init__(self, context: ServingContext) -> None:
         self.context = context
 
-    async def start(self, request: ChatCompletionRequest, request_id: str | None = None) -> ChatRun:
-        """Validate, render and queue a chat completion; errors are raised here, before any output."""
+    async def start(
+        self, request: ChatCompletionRequest, request_id: str | None = None
+    ) -> ChatRun | RemoteChatRun:
+        """Route, validate, render and queue a chat completion; errors are raised here, before any output.
+        A routed question whose center fails before accepting it is answered here, marked degraded."""
+        request_id = request_id or uuid.uuid4().hex
+        router = self.context.router
+        plan = router.plan(request.model, template_messages(request.messages))
+        if plan.center is not None:
+            try:
+                return await self._forward(request, plan, request_id)
+            except (CenterUnavailableError, UpstreamError) as exc:
+                if not plan.routed:
+                    raise
+                log.warning("center failed; answering on the edge", extra={"error": exc.message})
+                plan = router.fallback(plan.route, f"center failed: {exc.message}")
+        assert plan.local is not None
+        if (
+            request.model != plan.local
+            and request.model not in self.context.pool.get(plan.local).config.names
+        ):
+            request = request.model_copy(update={"model": plan.local})
+        return await self.start_local(request, request_id, plan.route)
+
+    async def _forward(self, request: ChatCompletionRequest, plan: Plan, request_id: str) -> RemoteChatRun:
+        center = plan.center
+        assert center is not None and plan.wire_model is not None
+        body = request.model_dump(mode="json", exclude_unset=True)
+        body["model"] = plan.wire_model
+        deadline = self.context.routing.deadline_s
+        center.outstanding += 1
+        try:
+            stream = await asyncio.wait_for(center.engine.open_chat(body, request_id), deadline)
+        except TimeoutError:
+            center.outstanding -= 1
+            center.breaker.record_failure()
+            raise CenterUnavailableError(f"{center.target} did not accept within {deadline:g} s") from None
+        except (CenterUnavailableError, UpstreamError) as exc:
+            center.outstanding -= 1
+            center.breaker.record_failure()
+            center.last_error = exc.message
+            raise
+        except BaseException:
+            center.outstanding -= 1
+            raise
+
+        def on_end(ok: bool | None) -> None:
+            center.outstanding -= 1
+            if ok is True:
+                center.breaker.record_success()
+            elif ok is False:
+                center.breaker.record_failure()
+
+        if request.model != plan.route.model:
+            request = request.model_copy(update={"model": plan.route.model})
+        return RemoteChatRun(request, stream, plan.route, request_id, on_end)
+
+    async def start_local(
+        self, request: ChatCompletionRequest, request_id: str, route: Route | None = None
+    ) -> ChatRun:
         served = self.context.pool.get(request.model)
         limits = self.context.server
         if request.n > limits.max_n:
@@ -211,7 +271,6 @@ class ChatService:
         prompt = engine.render_chat(template_messages(request.messages))
         prompt_opens = served.parser.prompt_opens_reasoning(prompt) if served.parser else False
         max_tokens = request.max_completion_tokens or request.max_tokens
-        request_id = request_id or uuid.uuid4().hex
         requests = [
             EngineRequest(
                 request_id=f"{request_id}-{i}",
@@ -240,4 +299,5 @@ class ChatService:
             prompt_opens,
             request_id,
             [r.request_id for r in requests],
+            route,
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deepfort.config import ServerSettings
+from deepfort.config import RoutingSettings, ServerSettings
+from deepfort.routing.router import Router
 from deepfort.serving.pool import ModelPool
 
 
@@ -12,3 +13,5 @@ from deepfort.serving.pool import ModelPool
 class ServingContext:
     pool: ModelPool
     server: ServerSettings
+    router: Router
+    routing: RoutingSettings

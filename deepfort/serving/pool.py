@@ -65,6 +65,9 @@ class ModelPool:
     def __iter__(self) -> Iterator[ServedModel]:
         return iter(self._models)
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
     def get(self, name: str | None) -> ServedModel:
         if name is None:
             name = self.default.id

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Request
 
-from deepfort.api.deps import model_pool
+from deepfort.api.deps import model_pool, node
 from deepfort.api.protocol import ErrorResponse, ModelCard, ModelList
+from deepfort.routing.router import AUTO
 from deepfort.serving.pool import ServedModel
 
 router = APIRouter()
@@ -25,12 +28,43 @@ def _cards(served: ServedModel) -> list[ModelCard]:
     ]
 
 
+def _routed_cards(request: Request) -> list[ModelCard]:
+    """On an edge: ``auto`` and the models its centers serve."""
+    router_ = node(request).router
+    if not router_.edge:
+        return []
+    created = int(time.time())
+    cards = [
+        ModelCard(
+            id=AUTO,
+            created=created,
+            owned_by="router",
+            details={
+                "tier": "router",
+                "edge_model": router_.edge_model(),
+                "centers": len(router_.centers.centers),
+            },
+        )
+    ]
+    for center in router_.centers.centers:
+        for name, wire in center.names.items():
+            if any(card.id == name for card in cards):
+                continue
+            details = {"tier": "center", "upstream_model": wire, **center.status()}
+            cards.append(ModelCard(id=name, created=created, owned_by="center", root=wire, details=details))
+    return cards
+
+
 @router.get("/v1/models", response_model=ModelList)
 async def list_models(request: Request) -> ModelList:
-    return ModelList(data=[card for served in model_pool(request) for card in _cards(served)])
+    local = [card for served in model_pool(request) for card in _cards(served)]
+    return ModelList(data=local + [c for c in _routed_cards(request) if all(c.id != m.id for m in local)])
 
 
 @router.get("/v1/models/{model_id:path}", response_model=ModelCard, responses={404: {"model": ErrorResponse}})
 async def get_model(model_id: str, request: Request) -> ModelCard:
+    routed = next((card for card in _routed_cards(request) if card.id == model_id), None)
+    if routed is not None and model_id not in model_pool(request):
+        return routed
     served = model_pool(request).get(model_id)
     return next(card for card in _cards(served) if card.id == model_id)

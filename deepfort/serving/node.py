@@ -1,0 +1,88 @@
+"""One deepfort node's services: local models, the centers it forwards to, the router, and (on a center)
+the gRPC service. ``build_app`` and the in-process ``deepfort chat`` both start a node."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import grpc
+
+from deepfort.cluster.client import RemoteEngine
+from deepfort.cluster.keys import load_keyring, node_secret
+from deepfort.cluster.server import ClusterService, start_grpc_server
+from deepfort.config import ModelConfig, Settings
+from deepfort.engines.upstream import UpstreamEngine
+from deepfort.errors import ConfigError
+from deepfort.routing.centers import CenterPool
+from deepfort.routing.router import Router
+from deepfort.serving.chat import ChatService
+from deepfort.serving.completions import CompletionService
+from deepfort.serving.context import ServingContext
+from deepfort.serving.pool import ModelPool
+from deepfort.serving.tokenize import TokenizeService
+
+log = logging.getLogger(__name__)
+
+
+def _upstream(config: ModelConfig) -> UpstreamEngine:
+    assert config.upstream is not None
+    api_key = None
+    if config.api_key_env:
+        api_key = os.environ.get(config.api_key_env)
+        if api_key is None:
+            raise ConfigError(f"model {config.id}: environment variable {config.api_key_env} is not set")
+    return UpstreamEngine(config.upstream, api_key=api_key, think_in_content=config.think_in_content)
+
+
+class Node:
+    def __init__(self, settings: Settings, models: list[ModelConfig]) -> None:
+        self.settings = settings
+        local = [m for m in models if m.upstream is None]
+        upstream = [m for m in models if m.upstream is not None]
+        self.pool = ModelPool(local, settings.server)
+        routing = settings.routing
+        self.centers = CenterPool(routing.health, routing.breaker)
+        for config in upstream:
+            wire = config.upstream_model or config.id
+            self.centers.add(_upstream(config), names={name: wire for name in config.names})
+        if settings.centers:
+            if settings.role != "edge":
+                raise ConfigError("`centers` are only used by an edge: start with --role edge")
+            keyring = load_keyring(settings.cluster, settings.data_dir)
+            secret = node_secret(settings.cluster)
+            for url in settings.centers:
+                self.centers.add(RemoteEngine(url, keyring, secret, settings.cluster.tls))
+        names = [name for served in self.pool for name in served.config.names]
+        self.router = Router(
+            routing,
+            edge=settings.role == "edge" or bool(upstream),
+            local_models=lambda: names,
+            centers=self.centers,
+        )
+        self.context = ServingContext(
+            pool=self.pool, server=settings.server, router=self.router, routing=routing
+        )
+        self.chat = ChatService(self.context)
+        self.completions = CompletionService(self.context)
+        self.tokenize = TokenizeService(self.context)
+
+    async def start_centers(self) -> None:
+        await self.centers.start()
+
+    async def close(self) -> None:
+        await self.centers.close()
+        await self.pool.close()
+
+
+async def start_center(node: Node, settings: Settings) -> grpc.aio.Server:
+    """Serve the cluster gRPC service for edges (role ``center``)."""
+    service = ClusterService(
+        node.chat,
+        node.pool,
+        load_keyring(settings.cluster, settings.data_dir),
+        node_secret(settings.cluster),
+        settings.cluster.replay_window_s,
+    )
+    server, _ = await start_grpc_server(service, settings.cluster)
+    return server

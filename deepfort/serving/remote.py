@@ -1,0 +1,118 @@
+"""A chat completion answered by a center, streamed back through this node."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+
+from deepfort.api.protocol import (
+    ChatChoice,
+    ChatCompletion,
+    ChatCompletionRequest,
+    ChatMessageOut,
+    CompletionTokensDetails,
+    RouteInfo,
+    Usage,
+)
+from deepfort.engines.messages import MessageStream
+from deepfort.routing.route import Route
+from deepfort.serving.chunks import ChunkWriter, choice_chunk, text_delta
+
+
+class RemoteChatRun:
+    """Implements the route's ``Run``: chunks carry this node's response id and the client's model name.
+    ``on_end(ok)`` is called once: True when the center finished the answer, False when it broke off,
+    None when the client left first (no verdict on the center)."""
+
+    def __init__(
+        self,
+        request: ChatCompletionRequest,
+        stream: MessageStream,
+        route: Route,
+        request_id: str,
+        on_end: Callable[[bool | None], None],
+    ) -> None:
+        self.request = request
+        self.remote = stream
+        self.route = route
+        self.id = f"chatcmpl-{request_id}"
+        self.created = int(time.time())
+        self._on_end: Callable[[bool | None], None] | None = on_end
+        self.content: dict[int, list[str]] = {}
+        self.reasoning: dict[int, list[str]] = {}
+        self.finish: dict[int, str] = {}
+
+    def _end(self, ok: bool | None) -> None:
+        if self._on_end is not None:
+            on_end, self._on_end = self._on_end, None
+            on_end(ok)
+
+    def usage(self) -> Usage:
+        reported = self.remote.usage
+        if reported is None:
+            return Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0)
+        return Usage(
+            prompt_tokens=reported.prompt_tokens,
+            completion_tokens=reported.completion_tokens,
+            total_tokens=reported.prompt_tokens + reported.completion_tokens,
+            completion_tokens_details=CompletionTokensDetails(reasoning_tokens=reported.reasoning_tokens),
+        )
+
+    async def _events(self) -> AsyncIterator[tuple[int, str, str, str | None]]:
+        try:
+            async for event in self.remote:
+                self.content.setdefault(event.index, []).append(event.content)
+                self.reasoning.setdefault(event.index, []).append(event.reasoning)
+                if event.finish_reason:
+                    self.finish[event.index] = event.finish_reason
+                yield event.index, event.content, event.reasoning, event.finish_reason
+        except BaseException:
+            self._end(False)
+            raise
+        self._end(True)
+
+    async def stream(self) -> AsyncIterator[str]:
+        writer = ChunkWriter(self.id, self.created, self.request.model, self.route)
+        for index in range(self.request.n):
+            yield writer.chunk([choice_chunk(index, {"role": "assistant", "content": ""})])
+        async for index, content, reasoning, finish in self._events():
+            if content or reasoning:
+                yield writer.chunk([choice_chunk(index, text_delta(content, reasoning))])
+            if finish and finish != "cancelled":
+                yield writer.chunk([choice_chunk(index, {}, finish=finish)])
+        options = self.request.stream_options
+        if options is not None and options.include_usage:
+            yield writer.chunk([], usage=self.usage())
+
+    async def collect(self) -> ChatCompletion:
+        async for _ in self._events():
+            pass
+        choices = []
+        for index in range(self.request.n):
+            reasoning = "".join(self.reasoning.get(index, []))
+            choices.append(
+                ChatChoice(
+                    index=index,
+                    message=ChatMessageOut(
+                        content="".join(self.content.get(index, [])),
+                        reasoning_content=reasoning or None,
+                        reasoning=reasoning or None,
+                    ),
+                    finish_reason=self.finish.get(index),
+                )
+            )
+        return ChatCompletion(
+            id=self.id,
+            created=self.created,
+            model=self.request.model,
+            choices=choices,
+            usage=self.usage(),
+            route=RouteInfo.model_validate(self.route.as_dict()),
+        )
+
+    def cancel(self) -> None:
+        self.remote.cancel()
+
+    async def close(self) -> None:
+        self._end(None)
+        await self.remote.aclose()
