@@ -175,7 +175,7 @@ class RoutingSettings(BaseModel):
         default=None, description="Model asked of the center for routed questions; default: its first."
     )
     complexity_threshold: float = Field(
-        default=0.5, ge=0, le=1, description="Questions scoring at least this go to the center."
+        default=0.45, ge=0, le=1, description="Questions scoring at least this go to the center."
     )
     deadline_s: float = Field(
         default=10.0, gt=0, description="A center that has not accepted within this is skipped."

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,15 +49,27 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(config: dict[str, object], tmp: Path, ready_timeout: float = 120.0) -> Server:
+def start_server(
+    config: dict[str, object],
+    tmp: Path,
+    ready_timeout: float = 120.0,
+    *,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    port: int | None = None,
+) -> Server:
+    """``deepfort serve --config`` in a subprocess, once ``/ready`` answers 200. ``args`` are further
+    flags (``--role center``), ``env`` further environment variables."""
+    tmp.mkdir(parents=True, exist_ok=True)
     config_path = tmp / "deepfort.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    port = free_port()
+    port = port or free_port()
     log_path = tmp / "server.log"
-    env = {**os.environ, "DEEPFORT_DATA_DIR": str(tmp / "data")}
-    with log_path.open("wb") as log:
+    env = {**os.environ, "DEEPFORT_DATA_DIR": str(tmp / "data"), **(env or {})}
+    command = [sys.executable, "-m", "deepfort", "serve", "--config", str(config_path), "--port", str(port)]
+    with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "deepfort", "serve", "--config", str(config_path), "--port", str(port)],
+            [*command, *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

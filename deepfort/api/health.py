@@ -7,7 +7,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from deepfort.api.deps import model_pool
+from deepfort.api.deps import model_pool, node
 
 router = APIRouter()
 
@@ -30,4 +30,6 @@ async def ready(request: Request) -> JSONResponse:
 
 @router.get("/stats")
 async def stats(request: Request) -> dict[str, object]:
-    return {"models": {m.id: asdict(m.engine.stats()) for m in model_pool(request) if m.ready}}
+    models = {m.id: asdict(m.engine.stats()) for m in model_pool(request) if m.ready}
+    centers = [center.status() for center in node(request).centers.centers]
+    return {"models": models, "centers": centers} if centers else {"models": models}

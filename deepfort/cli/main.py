@@ -8,7 +8,7 @@ from importlib.metadata import version as dist_version
 import typer
 
 from deepfort import __version__
-from deepfort.cli import bench, chat, cluster, models, serve
+from deepfort.cli import bench, chat, cluster, models, route, serve
 
 app = typer.Typer(
     name="deepfort",
@@ -21,6 +21,7 @@ app.command("serve")(serve.serve)
 app.command("chat")(chat.chat)
 app.command("bench")(bench.bench)
 app.add_typer(models.app, name="models")
+app.add_typer(route.app, name="route")
 app.add_typer(cluster.app, name="cluster")
 
 
