@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from deepfort.catalog import embedded_model_path
+from tests.helpers import wait_until
 
 # ChatML, like SmolLM2's own template, but the assistant turn opens a reasoning block the way the
 # DeepSeek-R1-Distill templates do: the model only ever emits the closing tag.
@@ -132,3 +133,31 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = start_server(config, tmp_path_factory.mktemp("server"))
     yield srv
     stop_server(srv)
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """llama-cpp-python's own OpenAI-compatible server on the embedded GGUF: a real third-party center."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("llama_cpp_server") / "server.log"
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_model_path())]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
+    server = Server(base_url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
+    try:
+        wait_until(lambda: _ready(server), "llama_cpp.server answers GET /v1/models", limit=120)
+        yield server
+    finally:
+        stop_server(server)
+
+
+def _ready(server: Server) -> bool:
+    if server.process.poll() is not None:
+        raise RuntimeError(f"llama_cpp.server exited with {server.process.returncode}:\n{server.log()}")
+    try:
+        return httpx.get(f"{server.v1}/models", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
