@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -111,15 +112,31 @@ def measure(url: str, model: str, requests: int, max_tokens: int) -> dict[str, f
     }
 
 
+class IdleCenter:
+    """A center that is never asked anything: planning only picks it."""
+
+    target = "grpc://idle:9443"
+
+    async def open_chat(self, body: dict[str, Any], request_id: str) -> Any:
+        raise NotImplementedError
+
+    async def list_models(self) -> list[str]:
+        return ["big"]
+
+    async def health(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        pass
+
+
 def routing_cost() -> dict[str, float]:
     items = load_items(QUESTIONS)
     classifier = ComplexityClassifier()
-    router = Router(
-        RoutingSettings(),
-        edge=False,
-        local_models=lambda: ["small"],
-        centers=CenterPool(RoutingSettings().health, RoutingSettings().breaker),
-    )
+    settings = RoutingSettings()
+    centers = CenterPool(settings.health, settings.breaker)
+    centers.add(IdleCenter(), names={"big": "big"})
+    router = Router(settings, edge=True, local_models=lambda: ["small"], centers=centers)
     rounds = 20
     start = time.perf_counter()
     for _ in range(rounds):
@@ -127,7 +144,6 @@ def routing_cost() -> dict[str, float]:
             classifier.assess(item.question, item.history)
     classify_us = (time.perf_counter() - start) / (rounds * len(items)) * 1e6
     messages = [[{"role": "user", "content": item.question}] for item in items]
-    router.edge = True  # plan as an edge would (no centers: routed questions fall back)
     start = time.perf_counter()
     for _ in range(rounds):
         for m in messages:

@@ -142,6 +142,8 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log_path = tmp_path_factory.mktemp("llama_cpp_server") / "server.log"
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_model_path())]
     command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024"]
+    # By default it aborts a running generation whenever another request arrives (a health probe too).
+    command += ["--interrupt_requests", "False"]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -5,19 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from deepfort.api.deps import chat_service, model_pool, request_id
+from deepfort.api.deps import chat_service, node, request_id
 from deepfort.api.openai.chat import ERRORS
 from deepfort.api.protocol import ChatCompletionRequest, GenerateRequest, GenerateResponse, UserMessage
 from deepfort.api.streaming import collect
+from deepfort.routing.route import ROUTE_HEADER
 
 router = APIRouter()
 
 
 @router.post("/generate", response_model=GenerateResponse, responses=ERRORS)
 async def generate(body: GenerateRequest, request: Request) -> Response:
-    served = model_pool(request).get(body.model)
+    # No model named: the routing default (`auto` routes on an edge; a standalone node answers locally).
     chat = ChatCompletionRequest(
-        model=body.model or served.id,
+        model=body.model or node(request).router.settings.default_model,
         messages=[UserMessage(role="user", content=body.prompt)],
         max_tokens=body.max_length,
         temperature=body.temperature,
@@ -34,4 +35,5 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
         finish_reason=choice.finish_reason,
         usage=result.usage,
     )
-    return Response(reply.model_dump_json(), media_type="application/json")
+    headers = {ROUTE_HEADER: run.route.header()} if run.route is not None else None
+    return Response(reply.model_dump_json(), media_type="application/json", headers=headers)

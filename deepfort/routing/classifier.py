@@ -4,7 +4,7 @@ Cheap features a reader can check: length, maths, code, multi-step and compariso
 constraints, conversation depth, and cues of everyday simple requests (greetings, translation of a line,
 lookups), which pull the score down. The weights are a logistic model over those features, fitted on the
 ``tune`` split of ``tests/data/routing/questions.jsonl`` (``deepfort route fit``); the ``holdout`` split
-is only ever used to report accuracy. Scoring one question costs tens of microseconds
+is only ever used to report accuracy. Scoring one question costs a fraction of a millisecond
 (``docs/benchmarks.md``).
 """
 

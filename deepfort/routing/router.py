@@ -52,10 +52,15 @@ class Router:
         classifier: ComplexityClassifier | None = None,
     ) -> None:
         self.settings = settings
-        self.edge = edge and bool(centers)
+        self.edge_role = edge
         self.local_models = local_models
         self.centers = centers
         self.classifier = classifier or ComplexityClassifier()
+
+    @property
+    def edge(self) -> bool:
+        """This node routes: it is an edge and knows at least one center."""
+        return self.edge_role and bool(self.centers)
 
     def edge_model(self) -> str:
         return self.settings.edge_model or self.local_models()[0]
@@ -82,7 +87,8 @@ class Router:
             route = Route(tier="center", model=model, reason="requested model", target=center.target)
             return Plan(route, center=center, wire_model=center.names[model])
         raise ModelNotFoundError(
-            f"The model `{model}` does not exist. Models: {', '.join(self.model_names())}", param="model"
+            f"The model `{model}` does not exist. Served models: {', '.join(self.model_names())}",
+            param="model",
         )
 
     def _tier(self) -> Tier:

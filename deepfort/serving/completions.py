@@ -15,6 +15,7 @@ from deepfort.api.protocol import (
 )
 from deepfort.engines.base import Engine, EngineDelta, EngineRequest, TokenLogprob
 from deepfort.errors import InvalidRequestError
+from deepfort.routing.router import AUTO
 from deepfort.serving.context import ServingContext
 from deepfort.serving.params import sampling_params, stop_list, structured_output
 from deepfort.serving.streams import merge, open_generations
@@ -134,6 +135,9 @@ class CompletionService:
         self.context = context
 
     async def start(self, request: CompletionRequest, request_id: str | None = None) -> CompletionRun:
+        # Completions are answered by local models; `auto` means the edge's own model.
+        if request.model == AUTO:
+            request = request.model_copy(update={"model": self.context.router.edge_model()})
         served = self.context.pool.get(request.model)
         prompts = _prompts(request.prompt)
         total = len(prompts) * request.n

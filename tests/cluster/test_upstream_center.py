@@ -40,12 +40,19 @@ def edge(llama_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def test_routed_question_reaches_the_upstream(edge: Server, llama_server: Server) -> None:
-    payload = {"model": "auto", "max_tokens": 8, "messages": [{"role": "user", "content": COMPLEX}]}
+    payload = {
+        "model": "auto",
+        "max_tokens": 8,
+        "temperature": 0,
+        "messages": [{"role": "user", "content": COMPLEX}],
+    }
     response = httpx.post(f"{edge.v1}/chat/completions", json=payload, timeout=60)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["route"]["tier"] == "center" and body["route"]["target"] == llama_server.v1
-    assert body["model"] == "r1-32b" and body["choices"][0]["message"]["content"]
+    assert body["model"] == "r1-32b"
+    assert body["choices"][0]["finish_reason"] in ("stop", "length")
+    assert body["choices"][0]["message"]["content"]
     assert response.headers["x-deepfort-route"].startswith("center;")
 
 
