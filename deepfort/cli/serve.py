@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ import uvicorn
 from deepfort.api.app import build_app
 from deepfort.catalog import embedded_model_path, resolve_models
 from deepfort.cli.common import err_console, fail, settings_or_exit
+from deepfort.cluster.keys import load_keyring, node_secret
 from deepfort.config import ModelConfig
 from deepfort.errors import DeepfortError
 from deepfort.observability.logs import configure_logging
@@ -107,6 +109,14 @@ def serve(
     for m in resolved:
         if m.upstream is None:
             _check_file(m)
+        elif m.api_key_env and not os.environ.get(m.api_key_env):
+            fail(f"model {m.id}: environment variable {m.api_key_env} is not set")
+    if settings.role == "center" or settings.centers:
+        try:
+            load_keyring(settings.cluster, settings.data_dir)
+            node_secret(settings.cluster)
+        except DeepfortError as exc:
+            fail(exc.message)
     names = ", ".join(m.id for m in resolved)
     err_console.print(
         f"deepfort ({settings.role}) serving [bold]{names}[/] on "
