@@ -187,6 +187,79 @@ class RoutingSettings(BaseModel):
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
 
 
+class StoreSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the database; default: a SQLite file `deepfort.db` in data_dir. "
+        "PostgreSQL: `postgresql+psycopg://user@host/db` (the `postgres` extra).",
+    )
+
+
+class SecuritySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    master_key_file: Path | None = Field(
+        default=None,
+        description="Keyring (mode 0600) of master keys that wrap the store's data keys; default "
+        "data_dir/master.keys, created on first start.",
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis for rate limits shared by several server processes."
+    )
+    insecure_no_auth: bool = Field(
+        default=False, description="Allow listening beyond loopback without API keys (warned on every start)."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS; none by default."
+    )
+
+
+class PiiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    policy: Literal["mask", "block", "allow"] = Field(
+        default="mask", description="mask: placeholders go to the model and are restored in the answer."
+    )
+    kinds: list[str] = Field(
+        default_factory=lambda: ["id_card", "phone", "bank_card", "email", "landline", "passport", "ipv4"],
+        description="Detectors to run.",
+    )
+    extra_patterns: dict[str, str] = Field(
+        default_factory=dict, description="Further detectors: kind name -> regular expression."
+    )
+    word_lists: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Further detectors: kind name -> literal words (e.g. project names).",
+    )
+
+
+class ModerationSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="Review what models say.")
+    action: Literal["redact", "stop"] = Field(
+        default="stop", description="redact: replace the phrase; stop: end with finish_reason content_filter."
+    )
+    lexicons: list[str] = Field(
+        default_factory=lambda: ["zh-default", "en-default"],
+        description="Built-in lexicon names or paths of lexicon files.",
+    )
+    external_url: str | None = Field(default=None, description="An external moderation HTTP API to ask too.")
+    external_timeout_s: float = Field(default=2.0, gt=0, description="Timeout of the external API.")
+    fail_open: bool = Field(
+        default=True, description="When the external API fails: let the text through (open) or stop it."
+    )
+
+
+class GuardSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pii: PiiSettings = Field(default_factory=PiiSettings)
+    moderation: ModerationSettings = Field(default_factory=ModerationSettings)
+
+
 class Settings(BaseSettings):
     """Everything deepfort reads at start-up."""
 
@@ -208,6 +281,9 @@ class Settings(BaseSettings):
     )
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    guard: GuardSettings = Field(default_factory=GuardSettings)
     models: list[ModelConfig] = Field(
         default_factory=list,
         description="Models to serve; empty means the embedded model plus those added with `models add`.",

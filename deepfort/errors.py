@@ -8,7 +8,12 @@ the message text.
     ├── ConfigError                    500 server_error          bad settings file, unknown parser name
     ├── InvalidRequestError            400 invalid_request_error
     │   ├── ContextLengthExceededError 400 ... code=context_length_exceeded
-    │   └── PayloadTooLargeError       413 ... code=payload_too_large
+    │   ├── PayloadTooLargeError       413 ... code=payload_too_large
+    │   └── SensitiveInputError        400 ... code=sensitive_input  PII found under the `block` policy
+    ├── AuthenticationError            401 invalid_request_error code=invalid_api_key
+    ├── PermissionDeniedError          403 permission_error      role or model not allowed for the key
+    ├── NotFoundError                  404 invalid_request_error code=not_found  (conversations, ...)
+    ├── RateLimitError                 429 rate_limit_exceeded   (carries retry_after seconds)
     ├── ModelNotFoundError             404 invalid_request_error code=model_not_found
     ├── ServiceUnavailableError        503 service_unavailable   (carries retry_after seconds)
     │   ├── QueueFullError             503 ... code=queue_full
@@ -17,7 +22,8 @@ the message text.
     ├── EngineError                    500 server_error          the engine failed while generating
     │   └── UpstreamError              502 upstream_error        a center answered with nonsense or a fault
     └── CryptoError                    500 server_error          a key or keyring cannot be used
-        └── EnvelopeError              400 ... code=bad_envelope a sealed message failed to open
+        ├── EnvelopeError              400 ... code=bad_envelope a sealed message failed to open
+        └── RecordIntegrityError       500 ... code=record_integrity  a stored record failed to decrypt
 """
 
 from __future__ import annotations
@@ -67,6 +73,44 @@ class ContextLengthExceededError(InvalidRequestError):
 class PayloadTooLargeError(InvalidRequestError):
     status_code = 413
     default_code = "payload_too_large"
+
+
+class SensitiveInputError(InvalidRequestError):
+    """Personal data was found and the policy is ``block``; the message names the kinds, never values."""
+
+    default_code = "sensitive_input"
+
+
+class AuthenticationError(DeepfortError):
+    status_code = 401
+    error_type = "invalid_request_error"
+    default_code = "invalid_api_key"
+
+
+class PermissionDeniedError(DeepfortError):
+    status_code = 403
+    error_type = "permission_error"
+    default_code = "permission_denied"
+
+
+class NotFoundError(DeepfortError):
+    status_code = 404
+    error_type = "invalid_request_error"
+    default_code = "not_found"
+
+
+class RateLimitError(DeepfortError):
+    """A key's request rate or token quota is used up until ``retry_after`` seconds from now."""
+
+    status_code = 429
+    error_type = "rate_limit_exceeded"
+    default_code = "rate_limit_exceeded"
+
+    def __init__(
+        self, message: str, *, retry_after: int = 1, param: str | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message, param=param, code=code)
+        self.retry_after = retry_after
 
 
 class ModelNotFoundError(DeepfortError):
@@ -129,3 +173,9 @@ class EnvelopeError(CryptoError):
     status_code = 400
     error_type = "invalid_request_error"
     default_code = "bad_envelope"
+
+
+class RecordIntegrityError(CryptoError):
+    """A stored encrypted field did not decrypt: tampered, moved to another record, or its key is gone."""
+
+    default_code = "record_integrity"

@@ -9,15 +9,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from deepfort.errors import DeepfortError, InvalidRequestError, ServiceUnavailableError
+from deepfort.errors import (
+    AuthenticationError,
+    DeepfortError,
+    InvalidRequestError,
+    RateLimitError,
+    ServiceUnavailableError,
+)
 
 log = logging.getLogger(__name__)
 
 
 def error_response(error: DeepfortError) -> JSONResponse:
     headers = {}
-    if isinstance(error, ServiceUnavailableError):
+    if isinstance(error, ServiceUnavailableError | RateLimitError):
         headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, AuthenticationError):
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(error.to_dict(), status_code=error.status_code, headers=headers)
 
 
