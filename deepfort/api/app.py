@@ -7,10 +7,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from deepfort import __version__
-from deepfort.api import generate, health, tokenize
+from deepfort.api import admin as admin_routes
+from deepfort.api import conversations, generate, health, tokenize
+from deepfort.api.auth import admin, authenticated
 from deepfort.api.errors import install_error_handlers
 from deepfort.api.middleware import BodyGuardMiddleware, RequestIdMiddleware
 from deepfort.api.openai import chat as chat_routes
@@ -45,7 +47,8 @@ def build_app(settings: Settings, models: list[ModelConfig] | None = None) -> Fa
         try:
             if settings.role == "center":
                 grpc_server = await start_center(node, settings)
-            await node.start_centers()
+            await node.start()
+            log.info(node.auth.banner())
             yield
         finally:
             if grpc_server is not None:
@@ -61,8 +64,11 @@ def build_app(settings: Settings, models: list[ModelConfig] | None = None) -> Fa
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (chat_routes, completion_routes, model_routes, generate, tokenize, health):
-        app.include_router(module.router)
+    authenticated_ = [Depends(authenticated)]
+    for module in (chat_routes, completion_routes, model_routes, generate, tokenize, conversations):
+        app.include_router(module.router, dependencies=authenticated_)
+    app.include_router(admin_routes.router, dependencies=[Depends(admin)])
+    app.include_router(health.router)
     # Outermost first: the request id exists before the body guard can answer with an error.
     app.add_middleware(BodyGuardMiddleware, max_bytes=settings.server.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)

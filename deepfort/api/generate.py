@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from deepfort.api.auth import admit, principal
 from deepfort.api.deps import chat_service, node, request_id
 from deepfort.api.openai.chat import ERRORS
 from deepfort.api.protocol import ChatCompletionRequest, GenerateRequest, GenerateResponse, UserMessage
@@ -23,8 +24,12 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
         max_tokens=body.max_length,
         temperature=body.temperature,
     )
-    run = await chat_service(request).start(chat, request_id(request))
-    result = await collect(request, run)
+    finished = await admit(request, chat.model)
+    run = await chat_service(request).start(chat, request_id(request), principal(request))
+    try:
+        result = await collect(request, run)
+    finally:
+        await finished(run.usage())
     if result is None:
         return Response(status_code=499)
     choice = result.choices[0]

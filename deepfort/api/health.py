@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from deepfort.api.auth import admin
 from deepfort.api.deps import model_pool, node
 
 router = APIRouter()
@@ -28,7 +29,7 @@ async def ready(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/stats")
+@router.get("/stats", dependencies=[Depends(admin)])
 async def stats(request: Request) -> dict[str, object]:
     models = {m.id: asdict(m.engine.stats()) for m in model_pool(request) if m.ready}
     centers = [center.status() for center in node(request).centers.centers]

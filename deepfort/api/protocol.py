@@ -142,6 +142,13 @@ class ChatCompletionRequest(Request):
     repetition_penalty: float | None = Field(default=None, gt=0.0, le=10.0)
     thinking_token_budget: int | None = Field(default=None, ge=0)
     cache_prompt: bool = Field(default=True, description="Reuse cached KV cells of a shared prompt prefix.")
+    # -- extensions (deepfort)
+    conversation_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Keep this exchange (encrypted) in a stored conversation: an id from "
+        "`/v1/conversations`, or `new` to start one. The id comes back in `x-deepfort-conversation-id`.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ChatCompletionRequest:
@@ -189,6 +196,7 @@ class ChatCompletion(BaseModel):
     system_fingerprint: str | None = None
     # -- extensions
     route: RouteInfo | None = None
+    conversation_id: str | None = None
 
 
 class ChatDelta(BaseModel):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from deepfort.api.protocol import Usage
 from deepfort.errors import DeepfortError, EngineError
 
 T_co = TypeVar("T_co", covariant=True)
@@ -39,6 +40,14 @@ class Run(Protocol[T_co]):
 
     async def close(self) -> None: ...
 
+    def usage(self) -> Usage:
+        """Tokens used so far (all of them once the run has ended)."""
+        ...
+
+
+Finished = Callable[[Usage], Awaitable[None]]
+"""Called once when a run has ended, with its usage (token quotas, request records)."""
+
 
 def _watch(request: Request, run: Run[object]) -> asyncio.Task[None]:
     """Cancel ``run`` when the client disconnects. The engine then ends its streams at the next step,
@@ -53,7 +62,7 @@ def _watch(request: Request, run: Run[object]) -> asyncio.Task[None]:
     return watcher
 
 
-async def sse(request: Request, run: Run[object]) -> AsyncIterator[str]:
+async def sse(request: Request, run: Run[object], finished: Finished | None = None) -> AsyncIterator[str]:
     """Frame chunks as ``data: {...}`` events ending in ``data: [DONE]``. An error after the stream
     started becomes one error event (the status line is already sent)."""
     watcher = _watch(request, run)
@@ -68,15 +77,23 @@ async def sse(request: Request, run: Run[object]) -> AsyncIterator[str]:
     finally:
         watcher.cancel()
         await run.close()
+        if finished is not None:
+            await finished(run.usage())
     yield "data: [DONE]\n\n"
 
 
-async def respond(request: Request, run: Run[BaseModel], *, stream: bool) -> Response:
+async def respond(
+    request: Request, run: Run[BaseModel], *, stream: bool, finished: Finished | None = None
+) -> Response:
     """SSE for ``stream``, else one JSON body; a client gone before the end gets nothing (status 499 in
     our log) and its generation is cancelled."""
     if stream:
-        return StreamingResponse(sse(request, run), media_type="text/event-stream")
-    result = await collect(request, run)
+        return StreamingResponse(sse(request, run, finished), media_type="text/event-stream")
+    try:
+        result = await collect(request, run)
+    finally:
+        if finished is not None:
+            await finished(run.usage())
     if result is None:
         return Response(status_code=499)
     return Response(result.model_dump_json(), media_type="application/json")

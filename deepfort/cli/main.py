@@ -8,7 +8,7 @@ from importlib.metadata import version as dist_version
 import typer
 
 from deepfort import __version__
-from deepfort.cli import bench, chat, cluster, models, route, serve
+from deepfort.cli import audit, bench, chat, cluster, export, keys, models, route, serve
 
 app = typer.Typer(
     name="deepfort",
@@ -23,6 +23,9 @@ app.command("bench")(bench.bench)
 app.add_typer(models.app, name="models")
 app.add_typer(route.app, name="route")
 app.add_typer(cluster.app, name="cluster")
+app.add_typer(keys.app, name="keys")
+app.add_typer(audit.app, name="audit")
+app.command("export")(export.export)
 
 
 @app.command("version")

@@ -13,9 +13,11 @@ from deepfort.api.app import build_app
 from deepfort.catalog import embedded_model_path, resolve_models
 from deepfort.cli.common import err_console, fail, settings_or_exit
 from deepfort.cluster.keys import load_keyring, node_secret
-from deepfort.config import ModelConfig
+from deepfort.config import ModelConfig, Settings
 from deepfort.errors import DeepfortError
 from deepfort.observability.logs import configure_logging
+from deepfort.security.auth import is_loopback
+from deepfort.security.master import open_store
 
 ModelOpt = Annotated[
     list[str] | None,
@@ -33,6 +35,38 @@ def _check_file(model: ModelConfig) -> None:
     with path.open("rb") as fh:
         if fh.read(4) != b"GGUF":
             fail(f"model {model.id}: not a GGUF file: {path}")
+
+
+def _check_auth(settings: Settings) -> None:
+    """Refuse to listen beyond loopback with nobody able to authenticate, unless told it is wanted."""
+    try:
+        store = open_store(settings)
+    except DeepfortError as exc:
+        fail(f"cannot open the store: {exc.message}")
+    try:
+        keys = store.count_api_keys(active_only=True)
+    finally:
+        store.close()
+    if keys:
+        err_console.print("auth: on (API keys required)", highlight=False)
+        return
+    if is_loopback(settings.server.host):
+        err_console.print(
+            "auth: [bold]off[/] (loopback only, no API keys; `deepfort keys create` turns it on)",
+            highlight=False,
+        )
+        return
+    if settings.security.insecure_no_auth:
+        err_console.print(
+            f"[bold red]WARNING[/]: listening on {settings.server.host} with no API keys and "
+            "--insecure-no-auth: anyone who can reach this port can use it.",
+            highlight=False,
+        )
+        return
+    fail(
+        f"refusing to listen on {settings.server.host} without API keys: create one with "
+        "`deepfort keys create --name NAME --role admin`, or pass --insecure-no-auth"
+    )
 
 
 def apply_model_flags(
@@ -75,6 +109,9 @@ def serve(
     ] = None,
     grpc_host: Annotated[str | None, typer.Option(help="Center: gRPC address [default: 127.0.0.1].")] = None,
     grpc_port: Annotated[int | None, typer.Option(help="Center: gRPC port [default: 9443].")] = None,
+    insecure_no_auth: Annotated[
+        bool, typer.Option("--insecure-no-auth", help="Listen beyond loopback without API keys (unsafe).")
+    ] = False,
 ) -> None:
     """Serve models through an OpenAI-compatible API (like `vllm serve MODEL` or `llama-server -m`)."""
     server = {
@@ -90,8 +127,14 @@ def serve(
         fail(f"--role must be standalone, edge or center, not {role!r}")
     if center and role is None:
         role = "edge"
+    security = {"insecure_no_auth": True} if insecure_no_auth else None
     settings = settings_or_exit(
-        config, server=overrides or None, cluster=cluster or None, role=role, centers=center or None
+        config,
+        server=overrides or None,
+        cluster=cluster or None,
+        role=role,
+        centers=center or None,
+        security=security,
     )
     configure_logging(settings.server.log_level)
     given = list(model or [])
@@ -117,6 +160,7 @@ def serve(
             node_secret(settings.cluster)
         except DeepfortError as exc:
             fail(exc.message)
+    _check_auth(settings)
     names = ", ".join(m.id for m in resolved)
     err_console.print(
         f"deepfort ({settings.role}) serving [bold]{names}[/] on "

@@ -155,8 +155,9 @@ class ClusterService(pb_grpc.DeepfortServicer):
             request = ChatCompletionRequest.model_validate(body)
         except (ValueError, ValidationError) as exc:
             raise InvalidRequestError(f"invalid forwarded request: {exc}") from None
-        # The center answers with its own models; it never forwards again.
-        return await self.chat.start_local(request, request_id)
+        # The center answers with its own models (it never forwards again), under its own guards.
+        screened = self.chat.screen(request)
+        return await self.chat.start_local(screened.request, request_id, screened=screened)
 
     async def Health(
         self, request: pb.Envelope, context: grpc.aio.ServicerContext[pb.Envelope, pb.Envelope]

@@ -27,8 +27,10 @@ from deepfort.errors import CenterUnavailableError, InvalidRequestError, Upstrea
 from deepfort.reasoning import ReasoningDelta, ReasoningParser
 from deepfort.routing.route import Route
 from deepfort.routing.router import Plan
+from deepfort.security.keys import LOCAL, ApiKey
 from deepfort.serving.chunks import ChunkWriter, choice_chunk, text_delta
 from deepfort.serving.context import ServingContext
+from deepfort.serving.guarding import OutputFilter, Screened
 from deepfort.serving.params import (
     sampling_params,
     stop_list,
@@ -66,8 +68,17 @@ class _Choice:
     completion_tokens: int = 0
     reasoning_tokens: int = 0
     finish_reason: str | None = None
+    output: OutputFilter | None = None
+    finish_sent: bool = False
+
+    @property
+    def filtered(self) -> bool:
+        """Moderation stopped this choice: its generation is to be cancelled, later deltas ignored."""
+        return self.finish_reason == "content_filter"
 
     def feed(self, delta: EngineDelta) -> ReasoningDelta:
+        if self.filtered:
+            return ReasoningDelta()
         if delta.logprobs:
             self.logprobs.extend(delta.logprobs)
         self.completion_tokens = max(self.completion_tokens, delta.completion_tokens)
@@ -81,6 +92,10 @@ class _Choice:
             self.finish_reason = delta.finish_reason
             if self.parser is not None:
                 out = out + self.parser.finish()
+        if self.output is not None:
+            out = self.output.feed(out, final=delta.finish_reason is not None)
+            if self.output.stopped:
+                self.finish_reason = "content_filter"
         self.content.append(out.content)
         self.reasoning.append(out.reasoning)
         return out
@@ -99,9 +114,13 @@ class ChatRun:
         request_id: str,
         request_ids: list[str],
         route: Route | None = None,
+        outputs: list[OutputFilter | None] | None = None,
+        screened: Screened | None = None,
     ) -> None:
         self.request = request
         self.route = route
+        self.screened = screened
+        self.conversation_id: str | None = None
         self.request_ids = request_ids
         self.served = served
         self.gens = gens
@@ -109,8 +128,11 @@ class ChatRun:
         self.id = f"chatcmpl-{request_id}"
         self.created = int(time.time())
         self.choices = [
-            _Choice(parser=served.parser(prompt_opens_reasoning=prompt_opens) if served.parser else None)
-            for _ in gens
+            _Choice(
+                parser=served.parser(prompt_opens_reasoning=prompt_opens) if served.parser else None,
+                output=outputs[i] if outputs else None,
+            )
+            for i in range(len(gens))
         ]
 
     def usage(self) -> Usage:
@@ -132,12 +154,35 @@ class ChatRun:
         for request_id in self.request_ids:
             self.served.engine.cancel(request_id)
 
+    def _feed(self, index: int, delta: EngineDelta) -> ReasoningDelta:
+        choice = self.choices[index]
+        was_filtered = choice.filtered
+        out = choice.feed(delta)
+        if choice.filtered and not was_filtered and delta.finish_reason is None:
+            self.served.engine.cancel(self.request_ids[index])
+        return out
+
+    def moderation_hits(self) -> dict[str, int]:
+        hits: dict[str, int] = {}
+        for choice in self.choices:
+            if choice.output is not None:
+                for category, count in choice.output.hits.items():
+                    hits[category] = hits.get(category, 0) + count
+        return hits
+
+    def answer(self, index: int = 0) -> tuple[str, str]:
+        """Content and reasoning of a choice as the client received them."""
+        choice = self.choices[index]
+        return "".join(choice.content), "".join(choice.reasoning)
+
     async def events(self) -> AsyncIterator[MessageEvent]:
         """The answer as message events (what a center sends an edge); usage is :meth:`usage` after."""
         async for index, delta in merge(self.gens):
             choice = self.choices[index]
-            out = choice.feed(delta)
-            finish = choice.finish_reason if delta.finish_reason is not None else None
+            out = self._feed(index, delta)
+            finish = None
+            if choice.finish_reason is not None and not choice.finish_sent:
+                finish, choice.finish_sent = choice.finish_reason, True
             event = MessageEvent(
                 index=index, content=out.content, reasoning=out.reasoning, finish_reason=finish
             )
@@ -152,14 +197,15 @@ class ChatRun:
             yield writer.chunk([choice_chunk(index, {"role": "assistant", "content": ""})])
         async for index, delta in merge(self.gens):
             choice = self.choices[index]
-            out = choice.feed(delta)
+            out = self._feed(index, delta)
             logprobs = None
             if want_logprobs and delta.logprobs:
                 logprobs = ChoiceLogprobs(content=to_wire_logprobs(delta.logprobs)).model_dump()
             if out or logprobs is not None:
                 body = text_delta(out.content, out.reasoning)
                 yield writer.chunk([choice_chunk(index, body, logprobs=logprobs)])
-            if choice.finish_reason is not None and choice.finish_reason != "cancelled":
+            if choice.finish_reason not in (None, "cancelled") and not choice.finish_sent:
+                choice.finish_sent = True
                 yield writer.chunk([choice_chunk(index, {}, finish=choice.finish_reason)])
         options = self.request.stream_options
         if options is not None and options.include_usage:
@@ -167,7 +213,7 @@ class ChatRun:
 
     async def collect(self) -> ChatCompletion:
         async for index, delta in merge(self.gens):
-            self.choices[index].feed(delta)
+            self._feed(index, delta)
         choices = []
         for index, choice in enumerate(self.choices):
             content = "".join(choice.content)
@@ -194,6 +240,7 @@ class ChatRun:
             choices=choices,
             usage=self.usage(),
             route=None if self.route is None else RouteInfo.model_validate(self.route.as_dict()),
+            conversation_id=self.conversation_id,
         )
 
 
@@ -201,17 +248,24 @@ class ChatService:
     def __init__(self, context: ServingContext) -> None:
         self.context = context
 
+    def screen(self, request: ChatCompletionRequest, caller: ApiKey = LOCAL) -> Screened:
+        """The caller's PII policy applied to the request (raises under ``block`` when data is found)."""
+        return self.context.guards.screen(request, caller.pii_policy)
+
     async def start(
-        self, request: ChatCompletionRequest, request_id: str | None = None
+        self, request: ChatCompletionRequest, request_id: str | None = None, caller: ApiKey = LOCAL
     ) -> ChatRun | RemoteChatRun:
-        """Route, validate, render and queue a chat completion; errors are raised here, before any output.
-        A routed question whose center fails before accepting it is answered here, marked degraded."""
+        """Screen, route, validate, render and queue a chat completion; errors are raised here, before
+        any output. A routed question whose center fails before accepting it is answered here, marked
+        degraded. The model (local or center) sees masked personal data; the client gets its own back."""
         request_id = request_id or uuid.uuid4().hex
+        screened = self.screen(request, caller)
+        request = screened.request
         router = self.context.router
         plan = router.plan(request.model, template_messages(request.messages))
         if plan.center is not None:
             try:
-                return await self._forward(request, plan, request_id)
+                return await self._forward(request, plan, request_id, screened)
             except (CenterUnavailableError, UpstreamError) as exc:
                 if not plan.routed:
                     raise
@@ -223,13 +277,16 @@ class ChatService:
             and request.model not in self.context.pool.get(plan.local).config.names
         ):
             request = request.model_copy(update={"model": plan.local})
-        return await self.start_local(request, request_id, plan.route)
+        return await self.start_local(request, request_id, plan.route, screened)
 
-    async def _forward(self, request: ChatCompletionRequest, plan: Plan, request_id: str) -> RemoteChatRun:
+    async def _forward(
+        self, request: ChatCompletionRequest, plan: Plan, request_id: str, screened: Screened
+    ) -> RemoteChatRun:
         center = plan.center
         assert center is not None and plan.wire_model is not None
         body = request.model_dump(mode="json", exclude_unset=True)
         body["model"] = plan.wire_model
+        body.pop("conversation_id", None)  # kept on this node only
         deadline = self.context.routing.deadline_s
         center.outstanding += 1
         try:
@@ -256,10 +313,15 @@ class ChatService:
 
         if request.model != plan.route.model:
             request = request.model_copy(update={"model": plan.route.model})
-        return RemoteChatRun(request, stream, plan.route, request_id, on_end)
+        outputs = [self.context.guards.output(screened) for _ in range(request.n)]
+        return RemoteChatRun(request, stream, plan.route, request_id, on_end, outputs, screened)
 
     async def start_local(
-        self, request: ChatCompletionRequest, request_id: str, route: Route | None = None
+        self,
+        request: ChatCompletionRequest,
+        request_id: str,
+        route: Route | None = None,
+        screened: Screened | None = None,
     ) -> ChatRun:
         served = self.context.pool.get(request.model)
         limits = self.context.server
@@ -300,4 +362,6 @@ class ChatService:
             request_id,
             [r.request_id for r in requests],
             route,
+            [self.context.guards.output(screened) for _ in requests],
+            screened,
         )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from deepfort.config import RoutingSettings, ServerSettings
 from deepfort.routing.router import Router
+from deepfort.serving.guarding import Guards
 from deepfort.serving.pool import ModelPool
 
 
@@ -15,3 +16,4 @@ class ServingContext:
     server: ServerSettings
     router: Router
     routing: RoutingSettings
+    guards: Guards

@@ -3,6 +3,7 @@ the gRPC service. ``build_app`` and the in-process ``deepfort chat`` both start 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 
@@ -13,12 +14,17 @@ from deepfort.cluster.keys import load_keyring, node_secret
 from deepfort.cluster.server import ClusterService, start_grpc_server
 from deepfort.config import ModelConfig, Settings
 from deepfort.engines.upstream import UpstreamEngine
-from deepfort.errors import ConfigError
+from deepfort.errors import ConfigError, DeepfortError
 from deepfort.routing.centers import CenterPool
 from deepfort.routing.router import Router
+from deepfort.security.audit import AuditLog
+from deepfort.security.auth import AuthService
+from deepfort.security.limits import make_counters
+from deepfort.security.master import load_master, master_key_path, open_store
 from deepfort.serving.chat import ChatService
 from deepfort.serving.completions import CompletionService
 from deepfort.serving.context import ServingContext
+from deepfort.serving.guarding import Guards
 from deepfort.serving.pool import ModelPool
 from deepfort.serving.tokenize import TokenizeService
 
@@ -60,19 +66,55 @@ class Node:
             local_models=lambda: names,
             centers=self.centers,
         )
+        self.store = open_store(settings)
+        self.audit = AuditLog(self.store)
+        self.auth = AuthService(
+            self.store,
+            self.audit,
+            make_counters(settings.security.redis_url),
+            listen_host=settings.server.host,
+            insecure_no_auth=settings.security.insecure_no_auth,
+        )
         self.context = ServingContext(
-            pool=self.pool, server=settings.server, router=self.router, routing=routing
+            pool=self.pool,
+            server=settings.server,
+            router=self.router,
+            routing=routing,
+            guards=Guards(settings.guard),
         )
         self.chat = ChatService(self.context)
+        self._watch: asyncio.Task[None] | None = None
         self.completions = CompletionService(self.context)
         self.tokenize = TokenizeService(self.context)
 
-    async def start_centers(self) -> None:
+    async def start(self) -> None:
+        await self.auth.refresh()
         await self.centers.start()
+        self._watch = asyncio.create_task(self._watch_master())
+
+    async def _watch_master(self) -> None:
+        """Reload the master keyring when its file changes (``deepfort keys rotate-master``)."""
+        path = master_key_path(self.settings)
+        seen = path.stat().st_mtime_ns if path.exists() else 0
+        while True:
+            await asyncio.sleep(2)
+            mtime = path.stat().st_mtime_ns if path.exists() else 0
+            if mtime != seen:
+                seen = mtime
+                try:
+                    self.store.use_master(load_master(self.settings, create=False))
+                    log.info("master keyring reloaded")
+                except DeepfortError as exc:
+                    log.error("master keyring reload failed: %s", exc.message)
 
     async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
         await self.centers.close()
         await self.pool.close()
+        await self.auth.counters.close()
+        self.store.close()
 
 
 async def start_center(node: Node, settings: Settings) -> grpc.aio.Server:

@@ -14,9 +14,11 @@ from deepfort.api.protocol import (
     RouteInfo,
     Usage,
 )
-from deepfort.engines.messages import MessageStream
+from deepfort.engines.messages import MessageEvent, MessageStream
+from deepfort.reasoning import ReasoningDelta
 from deepfort.routing.route import Route
 from deepfort.serving.chunks import ChunkWriter, choice_chunk, text_delta
+from deepfort.serving.guarding import OutputFilter, Screened
 
 
 class RemoteChatRun:
@@ -31,8 +33,13 @@ class RemoteChatRun:
         route: Route,
         request_id: str,
         on_end: Callable[[bool | None], None],
+        outputs: list[OutputFilter | None] | None = None,
+        screened: Screened | None = None,
     ) -> None:
         self.request = request
+        self.outputs = outputs or [None] * request.n
+        self.screened = screened
+        self.conversation_id: str | None = None
         self.remote = stream
         self.route = route
         self.id = f"chatcmpl-{request_id}"
@@ -58,14 +65,47 @@ class RemoteChatRun:
             completion_tokens_details=CompletionTokensDetails(reasoning_tokens=reported.reasoning_tokens),
         )
 
+    def _filter(self, event: MessageEvent) -> tuple[str, str, str | None]:
+        """Unmask and moderate one event; a moderation stop ends that choice as ``content_filter``."""
+        if self.finish.get(event.index) == "content_filter":
+            return "", "", None
+        output = self.outputs[event.index] if event.index < len(self.outputs) else None
+        if output is None:
+            return event.content, event.reasoning, event.finish_reason
+        out = output.feed(
+            ReasoningDelta(reasoning=event.reasoning, content=event.content),
+            final=event.finish_reason is not None,
+        )
+        if output.stopped:
+            if self.request.n == 1:
+                self.remote.cancel()
+            return out.content, out.reasoning, "content_filter"
+        return out.content, out.reasoning, event.finish_reason
+
+    def moderation_hits(self) -> dict[str, int]:
+        hits: dict[str, int] = {}
+        for output in self.outputs:
+            if output is not None:
+                for category, count in output.hits.items():
+                    hits[category] = hits.get(category, 0) + count
+        return hits
+
+    def answer(self, index: int = 0) -> tuple[str, str]:
+        return "".join(self.content.get(index, [])), "".join(self.reasoning.get(index, []))
+
     async def _events(self) -> AsyncIterator[tuple[int, str, str, str | None]]:
         try:
             async for event in self.remote:
-                self.content.setdefault(event.index, []).append(event.content)
-                self.reasoning.setdefault(event.index, []).append(event.reasoning)
-                if event.finish_reason:
-                    self.finish[event.index] = event.finish_reason
-                yield event.index, event.content, event.reasoning, event.finish_reason
+                content, reasoning, finish = self._filter(event)
+                if not (content or reasoning or finish):
+                    continue
+                self.content.setdefault(event.index, []).append(content)
+                self.reasoning.setdefault(event.index, []).append(reasoning)
+                if finish:
+                    self.finish[event.index] = finish
+                yield event.index, content, reasoning, finish
+                if finish == "content_filter" and self.request.n == 1:
+                    break
         except BaseException:
             self._end(False)
             raise
@@ -108,6 +148,7 @@ class RemoteChatRun:
             choices=choices,
             usage=self.usage(),
             route=RouteInfo.model_validate(self.route.as_dict()),
+            conversation_id=self.conversation_id,
         )
 
     def cancel(self) -> None:

@@ -1,0 +1,165 @@
+"""The store's tables. ``migrations/versions`` must create exactly this schema (a test compares them).
+
+Text people wrote (conversation titles, message content and reasoning) is kept only as sealed blobs
+(:mod:`deepfort.store.fields`) under a data key from ``data_keys``; request records carry no prompt text.
+Times are timezone-aware UTC in Python, whatever the database keeps.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ID = 36
+"""Length of a UUID in text form, the shape of record and data key ids."""
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime kept as UTC: SQLite stores it without a zone, and it comes back in UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given to the store; pass an aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint("role IN ('user', 'admin')", name="role"),)
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    salt: Mapped[bytes] = mapped_column(LargeBinary)
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    rate: Mapped[str | None] = mapped_column(String(64))
+    tokens: Mapped[str | None] = mapped_column(String(64))
+    models: Mapped[list[str] | None] = mapped_column(JSON)
+    pii_policy: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class DataKey(Base):
+    """A random SM4 key for fields, wrapped (``nonce + ciphertext + tag``) by master key ``master_key_id``.
+    ``retired`` keys seal nothing new but still open what they sealed."""
+
+    __tablename__ = "data_keys"
+
+    id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    master_key_id: Mapped[str] = mapped_column(String(64), index=True)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (Index(None, "owner_key_id", "updated_at"),)
+
+    id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    owner_key_id: Mapped[str] = mapped_column(String(64))  # indexed with updated_at
+    title_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    data_key_id: Mapped[str] = mapped_column(ForeignKey("data_keys.id"))
+    model: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("conversation_id", "seq"),)
+
+    id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    # Indexed by the unique constraint on (conversation_id, seq).
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(32))
+    content_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    reasoning_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    data_key_id: Mapped[str] = mapped_column(ForeignKey("data_keys.id"))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    model: Mapped[str | None] = mapped_column(String(200))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RequestRecord(Base):
+    """One served request, for usage and reports: who, which model and tier, how long; no prompt text."""
+
+    __tablename__ = "request_records"
+    __table_args__ = (Index(None, "key_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[str | None] = mapped_column(String(32))
+    route_reason: Mapped[str | None] = mapped_column(String(200))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[int] = mapped_column(Integer)
+    finish_reason: Mapped[str | None] = mapped_column(String(32))
+    latency_ms: Mapped[float] = mapped_column(Float)
+    ttft_ms: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class AuditEntry(Base):
+    """One link of the audit hash chain; the chain itself is computed and checked by security.audit."""
+
+    __tablename__ = "audit_entries"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    ts: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(128))
+    hash: Mapped[str] = mapped_column(String(128))
