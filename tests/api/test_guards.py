@@ -1,0 +1,130 @@
+"""Guards on a real server: personal data masked for the model and restored for the client, or refused;
+answers reviewed against a lexicon, in streams and non-streams alike; policy hits in the audit trail."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Server, start_server, stop_server
+
+PHONE = "13812345678"
+ID_CARD = "11010519491231002X"
+HELLO = [{"role": "user", "content": "Say hello."}]
+# Greedy SmolLM2 answers "Hello! ... I'm a helpful AI, designed to assist": the test lexicon bans
+# a phrase of that answer.
+BANNED = "helpful AI"
+
+
+def config(tmp: Path, action: str) -> dict[str, object]:
+    lexicon = tmp / "test-lexicon.txt"
+    lexicon.write_text(f"# test lexicon\ntest\t{BANNED}\n", encoding="utf-8")
+    return {
+        "models": [{"id": "smollm2-135m", "n_ctx": 1024, "n_parallel": 2}],
+        "guard": {"moderation": {"action": action, "lexicons": ["zh-default", "en-default", str(lexicon)]}},
+    }
+
+
+@pytest.fixture(scope="module")
+def stopping(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("guard-stop")
+    server = start_server(config(tmp, "stop"), tmp)
+    yield server
+    stop_server(server)
+
+
+def chat(server: Server, messages: list[dict[str, str]], **extra: object) -> httpx.Response:
+    body = {"model": "smollm2-135m", "max_tokens": 24, "temperature": 0, "messages": messages, **extra}
+    return httpx.post(f"{server.v1}/chat/completions", json=body, timeout=60)
+
+
+def streamed(server: Server, messages: list[dict[str, str]], **extra: object) -> tuple[str, list[str]]:
+    body = {"model": "smollm2-135m", "max_tokens": 24, "temperature": 0, "messages": messages, "stream": True}
+    text, finishes = [], []
+    with httpx.stream("POST", f"{server.v1}/chat/completions", json={**body, **extra}, timeout=60) as reply:
+        for line in reply.iter_lines():
+            if line.startswith("data: {"):
+                for choice in json.loads(line[6:])["choices"]:
+                    text.append(choice["delta"].get("content") or "")
+                    if choice["finish_reason"]:
+                        finishes.append(choice["finish_reason"])
+    return "".join(text), finishes
+
+
+def audit_actions(server: Server) -> list[dict[str, object]]:
+    data_dir = server.log_path.parent / "data"
+    env = {**os.environ, "DEEPFORT_DATA_DIR": str(data_dir)}
+    out = subprocess.run(
+        [sys.executable, "-m", "deepfort", "audit", "show", "--json"], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    entries: list[dict[str, object]] = json.loads(out.stdout)
+    return entries
+
+
+def test_masked_values_come_back_to_the_client(stopping: Server) -> None:
+    # The grammar makes the model answer with the placeholder it was shown; the client gets its number.
+    schema = {"type": "string", "enum": ["[手机号_1]"]}
+    reply = chat(
+        stopping,
+        [{"role": "user", "content": f"我的手机号是{PHONE}，请记下。"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "echo", "schema": schema}},
+    )
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["choices"][0]["message"]["content"] == json.dumps(PHONE)
+    entry = [e for e in audit_actions(stopping) if e["action"] == "guard.pii"][-1]
+    assert entry["detail"]["kinds"] == {"phone": 1} and entry["detail"]["policy"] == "mask"  # type: ignore[index]
+    assert PHONE not in json.dumps(entry, ensure_ascii=False)
+
+
+def test_moderation_stops_the_answer_in_streams_and_non_streams_alike(stopping: Server) -> None:
+    whole = chat(stopping, HELLO).json()["choices"][0]
+    assert whole["finish_reason"] == "content_filter"
+    assert BANNED not in whole["message"]["content"] and whole["message"]["content"].startswith("Hello")
+    text, finishes = streamed(stopping, HELLO)
+    assert finishes == ["content_filter"]
+    assert text == whole["message"]["content"]
+    # The server goes on answering.
+    assert chat(stopping, [{"role": "user", "content": "Count to three."}]).status_code == 200
+    entry = [e for e in audit_actions(stopping) if e["action"] == "guard.moderation"][-1]
+    assert entry["detail"]["categories"] == {"test": 1}  # type: ignore[index]
+
+
+def test_redact_replaces_the_phrase_and_goes_on(tmp_path: Path) -> None:
+    server = start_server(config(tmp_path, "redact"), tmp_path)
+    try:
+        whole = chat(server, HELLO).json()["choices"][0]
+        text, finishes = streamed(server, HELLO)
+    finally:
+        stop_server(server)
+    assert BANNED not in whole["message"]["content"] and "[已屏蔽]" in whole["message"]["content"]
+    assert whole["finish_reason"] == "length" and finishes == ["length"]
+    assert text == whole["message"]["content"]
+
+
+def test_block_policy_refuses_naming_kinds_never_values(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "stop")
+    cfg["guard"] = {**cfg["guard"], "pii": {"policy": "block"}}  # type: ignore[dict-item]
+    server = start_server(cfg, tmp_path)
+    try:
+        message = f"身份证{ID_CARD}，电话{PHONE}"
+        refused = chat(server, [{"role": "user", "content": message}])
+        clean = chat(server, [{"role": "user", "content": "你好"}])
+        actions = audit_actions(server)
+    finally:
+        stop_server(server)
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert (
+        error["code"] == "sensitive_input" and "身份证号" in error["message"] and "手机号" in error["message"]
+    )
+    assert PHONE not in refused.text and ID_CARD not in refused.text
+    assert clean.status_code == 200
+    assert any(e["action"] == "guard.pii" and e["detail"]["policy"] == "block" for e in actions)  # type: ignore[index]
