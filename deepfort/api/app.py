@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from deepfort import __version__
 from deepfort.api import admin as admin_routes
@@ -71,6 +72,14 @@ def build_app(settings: Settings, models: list[ModelConfig] | None = None) -> Fa
     app.include_router(health.router)
     # Outermost first: the request id exists before the body guard can answer with an error.
     app.add_middleware(BodyGuardMiddleware, max_bytes=settings.server.max_body_bytes)
+    if settings.security.cors_origins:  # off unless configured
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.security.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+            expose_headers=["X-Request-Id", "X-Deepfort-Route", "X-Deepfort-Conversation-Id", "Retry-After"],
+        )
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -105,6 +105,12 @@ class Keeper:
             log.info("request id reused; request record kept from the first use")
 
 
+async def audit(request: Request, action: str, detail: dict[str, object]) -> None:
+    """An audit entry for the caller of ``request`` (details never carry the values found)."""
+    entry = {**detail, "request_id": request_id(request)}
+    await asyncio.to_thread(node(request).audit.append, principal(request).key_id, action, entry)
+
+
 def _user_texts(body: ChatCompletionRequest) -> list[str]:
     return [str(m["content"]) for m in template_messages(body.messages) if m["role"] == "user"]
 

@@ -175,6 +175,17 @@ class ChatRun:
         choice = self.choices[index]
         return "".join(choice.content), "".join(choice.reasoning)
 
+    async def _review(self, index: int) -> bool:
+        """The external moderation verdict on a finished choice (when one is configured): True when
+        flagged, and the choice then ends as ``content_filter``."""
+        choice = self.choices[index]
+        if choice.output is None or choice.filtered or choice.finish_reason == "cancelled":
+            return False
+        if await choice.output.review_final(*self.answer(index)):
+            choice.finish_reason = "content_filter"
+            return True
+        return False
+
     async def events(self) -> AsyncIterator[MessageEvent]:
         """The answer as message events (what a center sends an edge); usage is :meth:`usage` after."""
         async for index, delta in merge(self.gens):
@@ -206,6 +217,7 @@ class ChatRun:
                 yield writer.chunk([choice_chunk(index, body, logprobs=logprobs)])
             if choice.finish_reason not in (None, "cancelled") and not choice.finish_sent:
                 choice.finish_sent = True
+                await self._review(index)
                 yield writer.chunk([choice_chunk(index, {}, finish=choice.finish_reason)])
         options = self.request.stream_options
         if options is not None and options.include_usage:
@@ -214,6 +226,9 @@ class ChatRun:
     async def collect(self) -> ChatCompletion:
         async for index, delta in merge(self.gens):
             self._feed(index, delta)
+        for index, choice in enumerate(self.choices):
+            if await self._review(index):
+                choice.content, choice.reasoning = [], []  # a whole flagged answer is withheld
         choices = []
         for index, choice in enumerate(self.choices):
             content = "".join(choice.content)

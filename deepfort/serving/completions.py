@@ -15,8 +15,11 @@ from deepfort.api.protocol import (
 )
 from deepfort.engines.base import Engine, EngineDelta, EngineRequest, TokenLogprob
 from deepfort.errors import InvalidRequestError
+from deepfort.reasoning import ReasoningDelta
 from deepfort.routing.router import AUTO
+from deepfort.security.keys import LOCAL, ApiKey
 from deepfort.serving.context import ServingContext
+from deepfort.serving.guarding import OutputFilter, ScreenedTexts
 from deepfort.serving.params import sampling_params, stop_list, structured_output
 from deepfort.serving.streams import merge, open_generations
 
@@ -50,8 +53,12 @@ class CompletionRun:
         request_id: str,
         engine: Engine,
         request_ids: list[str],
+        outputs: list[OutputFilter | None] | None = None,
+        screened: ScreenedTexts | None = None,
     ) -> None:
         self.request = request
+        self.outputs = outputs or [None] * len(gens)
+        self.screened = screened
         self.engine = engine
         self.request_ids = request_ids
         self.gens = gens
@@ -72,13 +79,33 @@ class CompletionRun:
             total_tokens=self.prompt_tokens + completion,
         )
 
-    def _feed(self, index: int, delta: EngineDelta) -> None:
-        self.texts[index].append(delta.text)
+    def _feed(self, index: int, delta: EngineDelta) -> str:
+        """Take one delta; returns the text to send (unmasked and reviewed when guards apply)."""
+        if self.finish[index] == "content_filter":
+            return ""
+        text = delta.text
+        output = self.outputs[index]
+        if output is not None:
+            text = output.feed(ReasoningDelta(content=text), final=delta.finish_reason is not None).content
+        self.texts[index].append(text)
         if delta.logprobs:
             self.logprobs[index].extend(delta.logprobs)
         self.completion_tokens[index] = max(self.completion_tokens[index], delta.completion_tokens)
-        if delta.finish_reason is not None:
+        if output is not None and output.stopped:
+            self.finish[index] = "content_filter"
+            if delta.finish_reason is None:
+                self.engine.cancel(self.request_ids[index])
+        elif delta.finish_reason is not None:
             self.finish[index] = delta.finish_reason
+        return text
+
+    def moderation_hits(self) -> dict[str, int]:
+        hits: dict[str, int] = {}
+        for output in self.outputs:
+            if output is not None:
+                for category, count in output.hits.items():
+                    hits[category] = hits.get(category, 0) + count
+        return hits
 
     async def close(self) -> None:
         for gen in self.gens:
@@ -100,14 +127,19 @@ class CompletionRun:
                 yield self._wrap(
                     [CompletionChoice(index=index, text=echo, finish_reason=None)]
                 ).model_dump_json()
+        sent: set[int] = set()
         async for index, delta in merge(self.gens):
-            self._feed(index, delta)
+            if index in sent:
+                continue
+            text = self._feed(index, delta)
             lp = (
                 _logprobs(delta.logprobs, 0) if self.request.logprobs is not None and delta.logprobs else None
             )
-            finish = None if delta.finish_reason == "cancelled" else delta.finish_reason
-            if delta.text or lp is not None or finish is not None:
-                choice = CompletionChoice(index=index, text=delta.text, logprobs=lp, finish_reason=finish)
+            finish = self.finish[index] if self.finish[index] != "cancelled" else None
+            if finish is not None:
+                sent.add(index)
+            if text or lp is not None or finish is not None:
+                choice = CompletionChoice(index=index, text=text, logprobs=lp, finish_reason=finish)
                 yield self._wrap([choice]).model_dump_json()
         options = self.request.stream_options
         if options is not None and options.include_usage:
@@ -134,12 +166,19 @@ class CompletionService:
     def __init__(self, context: ServingContext) -> None:
         self.context = context
 
-    async def start(self, request: CompletionRequest, request_id: str | None = None) -> CompletionRun:
+    async def start(
+        self, request: CompletionRequest, request_id: str | None = None, caller: ApiKey = LOCAL
+    ) -> CompletionRun:
         # Completions are answered by local models; `auto` means the edge's own model.
         if request.model == AUTO:
             request = request.model_copy(update={"model": self.context.router.edge_model()})
         served = self.context.pool.get(request.model)
-        prompts = _prompts(request.prompt)
+        originals = _prompts(request.prompt)
+        # Text prompts pass the caller's PII policy (token-id prompts cannot be read, and are not).
+        texts = [p for p in originals if isinstance(p, str)]
+        screened = self.context.guards.screen_texts(texts, caller.pii_policy)
+        masked = iter(screened.pii.texts)
+        prompts = [next(masked) if isinstance(p, str) else p for p in originals]
         total = len(prompts) * request.n
         limit = self.context.server.max_n
         if total > limit:
@@ -151,7 +190,7 @@ class CompletionService:
         request_id = request_id or uuid.uuid4().hex
         engine_requests: list[EngineRequest] = []
         echoes: list[str] = []
-        for p, prompt in enumerate(prompts):
+        for p, (prompt, original) in enumerate(zip(prompts, originals, strict=True)):
             for i in range(request.n):
                 engine_requests.append(
                     EngineRequest(
@@ -166,11 +205,12 @@ class CompletionService:
                     )
                 )
                 if request.echo:
-                    echoes.append(prompt if isinstance(prompt, str) else engine.detokenize(prompt))
+                    echoes.append(original if isinstance(original, str) else engine.detokenize(original))
                 else:
                     echoes.append("")
         gens, prompt_tokens = await open_generations(engine, engine_requests)
         # Usage counts each prompt once, however many choices it has (OpenAI's rule).
         counted = sum(prompt_tokens[p * request.n] for p in range(len(prompts)))
         ids = [r.request_id for r in engine_requests]
-        return CompletionRun(request, gens, echoes, counted, request_id, engine, ids)
+        outputs = [self.context.guards.output(screened) for _ in engine_requests]
+        return CompletionRun(request, gens, echoes, counted, request_id, engine, ids, outputs, screened)

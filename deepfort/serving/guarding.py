@@ -15,6 +15,7 @@ from typing import Literal, cast
 
 from deepfort.api.protocol import ChatCompletionRequest, TextPart
 from deepfort.config import GuardSettings
+from deepfort.guard.external import ExternalModerator
 from deepfort.guard.masking import PolicyResult, Unmasker, apply_policy
 from deepfort.guard.moderation import Moderator, StreamModerator
 from deepfort.guard.pii import PiiDetector
@@ -50,8 +51,20 @@ class OutputFilter:
 
     content: _Pipe
     reasoning: _Pipe
+    external: ExternalModerator | None = None
     hits: Counter[str] = field(default_factory=Counter)
     stopped: bool = False
+
+    async def review_final(self, content: str, reasoning: str) -> bool:
+        """Ask the external moderation API about the finished answer; True (and stopped) when flagged.
+        A streamed answer has been sent by then: the verdict changes its finish reason, and is audited."""
+        if self.external is None or self.stopped or not (content or reasoning):
+            return False
+        verdict = await self.external.check("\n".join(t for t in (reasoning, content) if t))
+        if verdict.flagged:
+            self.hits.update(verdict.categories or ["external"])
+            self.stopped = True
+        return verdict.flagged
 
     def feed(self, out: ReasoningDelta, *, final: bool) -> ReasoningDelta:
         """Filter one classified delta; with ``final`` flush what the pipes still hold. Once a phrase has
@@ -82,11 +95,25 @@ class Screened:
         return self.pii.unmasker() if self.pii.mapping else None
 
 
+@dataclass(frozen=True)
+class ScreenedTexts:
+    policy: Policy
+    pii: PolicyResult
+
+    def unmasker(self) -> Unmasker | None:
+        return self.pii.unmasker() if self.pii.mapping else None
+
+
 class Guards:
     def __init__(self, settings: GuardSettings) -> None:
         self.settings = settings
         self.detector = PiiDetector(settings.pii)
         self.moderator = Moderator(settings.moderation) if settings.moderation.enabled else None
+        self.external = ExternalModerator.from_settings(settings.moderation)
+
+    async def close(self) -> None:
+        if self.external is not None:
+            await self.external.aclose()
 
     def screen(self, request: ChatCompletionRequest, policy: str | None) -> Screened:
         """Apply the PII policy (the key's, else the configured one) to every message text; ``block``
@@ -114,10 +141,15 @@ class Guards:
             messages.append(message)
         return Screened(request.model_copy(update={"messages": messages}), chosen, result)
 
-    def output(self, screened: Screened | None) -> OutputFilter | None:
+    def screen_texts(self, texts: list[str], policy: str | None) -> ScreenedTexts:
+        """The PII policy applied to plain prompts (``/v1/completions``)."""
+        chosen = cast(Policy, policy or self.settings.pii.policy)
+        return ScreenedTexts(chosen, apply_policy(chosen, self.detector, texts))
+
+    def output(self, screened: Screened | ScreenedTexts | None) -> OutputFilter | None:
         """A filter for one choice, or None when there is nothing to restore or review."""
         unmask = screened is not None and bool(screened.pii.mapping)
-        if not unmask and self.moderator is None:
+        if not unmask and self.moderator is None and self.external is None:
             return None
 
         def pipe() -> _Pipe:
@@ -126,4 +158,4 @@ class Guards:
                 self.moderator.stream() if self.moderator is not None else None,
             )
 
-        return OutputFilter(content=pipe(), reasoning=pipe())
+        return OutputFilter(content=pipe(), reasoning=pipe(), external=self.external)

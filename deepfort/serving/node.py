@@ -114,6 +114,7 @@ class Node:
         await self.centers.close()
         await self.pool.close()
         await self.auth.counters.close()
+        await self.context.guards.close()
         self.store.close()
 
 

@@ -48,6 +48,7 @@ class RemoteChatRun:
         self.content: dict[int, list[str]] = {}
         self.reasoning: dict[int, list[str]] = {}
         self.finish: dict[int, str] = {}
+        self.withheld: set[int] = set()
 
     def _end(self, ok: bool | None) -> None:
         if self._on_end is not None:
@@ -101,6 +102,11 @@ class RemoteChatRun:
                     continue
                 self.content.setdefault(event.index, []).append(content)
                 self.reasoning.setdefault(event.index, []).append(reasoning)
+                output = self.outputs[event.index] if event.index < len(self.outputs) else None
+                reviewable = finish not in (None, "content_filter", "cancelled") and output is not None
+                if reviewable and output is not None and await output.review_final(*self.answer(event.index)):
+                    finish = "content_filter"
+                    self.withheld.add(event.index)
                 if finish:
                     self.finish[event.index] = finish
                 yield event.index, content, reasoning, finish
@@ -128,6 +134,8 @@ class RemoteChatRun:
         async for _ in self._events():
             pass
         choices = []
+        for index in self.withheld:  # flagged by the external moderation API as a whole
+            self.content[index], self.reasoning[index] = [], []
         for index in range(self.request.n):
             reasoning = "".join(self.reasoning.get(index, []))
             choices.append(

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import Server, start_server, stop_server
+from tests.guard.test_external import base_url  # noqa: F401 - a fixture: a scripted moderation API
 
 PHONE = "13812345678"
 ID_CARD = "11010519491231002X"
@@ -128,3 +129,44 @@ def test_block_policy_refuses_naming_kinds_never_values(tmp_path: Path) -> None:
     assert PHONE not in refused.text and ID_CARD not in refused.text
     assert clean.status_code == 200
     assert any(e["action"] == "guard.pii" and e["detail"]["policy"] == "block" for e in actions)  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("path", "fail_open", "flagged"),
+    [("/flagged", True, True), ("/clean", True, False), ("/error", True, False), ("/error", False, True)],
+    ids=["flagged", "clean", "down, fail-open", "down, fail-closed"],
+)
+def test_external_moderation_api(
+    base_url: str,  # noqa: F811
+    tmp_path: Path,
+    path: str,
+    fail_open: bool,
+    flagged: bool,
+) -> None:
+    cfg = config(tmp_path, "stop")
+    moderation = {"lexicons": ["en-default"], "external_url": base_url + path, "fail_open": fail_open}
+    cfg["guard"] = {"moderation": moderation}
+    server = start_server(cfg, tmp_path)
+    try:
+        whole = chat(server, HELLO).json()["choices"][0]
+        _, finishes = streamed(server, HELLO)
+    finally:
+        stop_server(server)
+    if flagged:
+        # A flagged answer is withheld whole; a streamed one (already sent) ends as content_filter.
+        assert whole["finish_reason"] == "content_filter" and whole["message"]["content"] == ""
+        assert finishes == ["content_filter"]
+    else:
+        assert whole["finish_reason"] == "length" and BANNED in whole["message"]["content"]
+        assert finishes == ["length"]
+
+
+def test_completions_are_guarded_too(stopping: Server) -> None:
+    body = {"model": "smollm2-135m", "max_tokens": 6, "temperature": 0, "echo": True}
+    reply = httpx.post(
+        f"{stopping.v1}/completions", json={**body, "prompt": f"Call me at {PHONE}."}, timeout=60
+    ).json()
+    # The echo shows the client's own prompt; the model was given the placeholder.
+    assert reply["choices"][0]["text"].startswith(f"Call me at {PHONE}.")
+    entry = [e for e in audit_actions(stopping) if e["action"] == "guard.pii"][-1]
+    assert entry["detail"]["kinds"] == {"phone": 1}  # type: ignore[index]

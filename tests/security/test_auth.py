@@ -223,3 +223,15 @@ def test_keys_list_never_shows_secrets(secured: Secured) -> None:
     assert secured.keys.user.split("-")[2] not in listed
     states = {k["name"]: k["state"] for k in json.loads(listed)}
     assert states["bob"] == "revoked" and states["carol"] == "expired" and states["alice"] == "active"
+
+
+def test_cors_is_off_unless_configured(secured: Secured, tmp_path: Path) -> None:
+    preflight = {"Origin": "https://console.example", "Access-Control-Request-Method": "POST"}
+    closed = httpx.options(f"{secured.server.v1}/chat/completions", headers=preflight)
+    assert "access-control-allow-origin" not in closed.headers
+    server = start_server({**CONFIG, "security": {"cors_origins": ["https://console.example"]}}, tmp_path)
+    try:
+        opened = httpx.options(f"{server.v1}/chat/completions", headers=preflight)
+    finally:
+        stop_server(server)
+    assert opened.headers["access-control-allow-origin"] == "https://console.example"
