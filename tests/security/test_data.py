@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,3 +145,48 @@ def test_audit_verify_names_the_entry_that_was_tampered_with(
         db.execute(sql)
     verdict = verify_broken(copy)
     assert (verdict["ok"], verdict["bad_seq"]) == (False, seq) and why in str(verdict["reason"])
+
+
+def test_kill_9_during_a_write_burst_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    server = start_server(CONFIG, tmp_path)
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def burst() -> None:
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                body = {
+                    "model": "smollm2-135m",
+                    "max_tokens": 1,
+                    "messages": [{"role": "user", "content": f"burst {len(acknowledged)}"}],
+                    "conversation_id": "new",
+                }
+                try:
+                    reply = client.post(f"{server.v1}/chat/completions", json=body)
+                except httpx.TransportError:
+                    return
+                if reply.status_code == 200:
+                    acknowledged.append(reply.headers["x-deepfort-conversation-id"])
+
+    workers = [threading.Thread(target=burst) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(acknowledged) < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait()
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert len(acknowledged) >= 20
+    with sqlite3.connect(tmp_path / "data" / "deepfort.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    exported = {
+        json.loads(line)["id"]: json.loads(line)
+        for line in deepfort(tmp_path / "data", "export").splitlines()
+    }
+    for conversation in acknowledged:
+        assert [m["role"] for m in exported[conversation]["messages"]] == ["user", "assistant"]
