@@ -7,14 +7,15 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import Server, start_server, stop_server
-from tests.guard.test_external import base_url  # noqa: F401 - a fixture: a scripted moderation API
 
 PHONE = "13812345678"
 ID_CARD = "11010519491231002X"
@@ -131,20 +132,53 @@ def test_block_policy_refuses_naming_kinds_never_values(tmp_path: Path) -> None:
     assert any(e["action"] == "guard.pii" and e["detail"]["policy"] == "block" for e in actions)  # type: ignore[index]
 
 
+class ModerationApi(BaseHTTPRequestHandler):
+    """A scripted OpenAI-style moderation endpoint (the third-party service cannot run here)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        flagged = {"/flagged": True, "/clean": False}.get(self.path)
+        if flagged is None:
+            status, body = 500, b'{"error": "down"}'
+        else:
+            status, body = (
+                200,
+                json.dumps({"results": [{"flagged": flagged, "categories": {"x": flagged}}]}).encode(),
+            )
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def moderation_api() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ModerationApi)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
 @pytest.mark.parametrize(
     ("path", "fail_open", "flagged"),
     [("/flagged", True, True), ("/clean", True, False), ("/error", True, False), ("/error", False, True)],
     ids=["flagged", "clean", "down, fail-open", "down, fail-closed"],
 )
 def test_external_moderation_api(
-    base_url: str,  # noqa: F811
+    moderation_api: str,
     tmp_path: Path,
     path: str,
     fail_open: bool,
     flagged: bool,
 ) -> None:
     cfg = config(tmp_path, "stop")
-    moderation = {"lexicons": ["en-default"], "external_url": base_url + path, "fail_open": fail_open}
+    moderation = {"lexicons": ["en-default"], "external_url": moderation_api + path, "fail_open": fail_open}
     cfg["guard"] = {"moderation": moderation}
     server = start_server(cfg, tmp_path)
     try:
