@@ -260,6 +260,32 @@ class GuardSettings(BaseModel):
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
 
 
+class ObservabilitySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Serve /metrics on this port too, without auth (for Prometheus).",
+    )
+    metrics_public: bool = Field(
+        default=False, description="Serve /metrics on the main port without auth (default: admin keys only)."
+    )
+    access_log: Path | None = Field(
+        default=None, description="Append one JSON line per request here (besides the log on stderr)."
+    )
+    log_prompts: bool = Field(default=False, description="Put prompt text in the access log (off: never).")
+    accuracy_window: int = Field(
+        default=500, ge=1, description="Answers (feedback and golden-set results) in the rolling accuracy."
+    )
+    alert_rules: Path | None = Field(
+        default=None,
+        description="Prometheus rule file for the built-in evaluator; default: the packaged one.",
+    )
+    alert_interval_s: float = Field(default=15.0, gt=0, description="Built-in evaluator: sampling interval.")
+
+
 class Settings(BaseSettings):
     """Everything deepfort reads at start-up."""
 
@@ -284,6 +310,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     guard: GuardSettings = Field(default_factory=GuardSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     models: list[ModelConfig] = Field(
         default_factory=list,
         description="Models to serve; empty means the embedded model plus those added with `models add`.",
