@@ -39,7 +39,7 @@ def _plain(value: Any) -> dict[str, Any]:
 async def list_conversations(
     request: Request,
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=2**31 - 1),
     q: str | None = Query(default=None, description="Only conversations whose title contains this."),
     all: bool = Query(default=False, description="Admins: everyone's conversations."),
 ) -> dict[str, object]:

@@ -8,7 +8,7 @@ from importlib.metadata import version as dist_version
 import typer
 
 from deepfort import __version__
-from deepfort.cli import audit, bench, chat, cluster, export, keys, models, route, serve
+from deepfort.cli import audit, bench, chat, cluster, export, keys, logs, models, route, serve
 
 app = typer.Typer(
     name="deepfort",
@@ -26,6 +26,7 @@ app.add_typer(cluster.app, name="cluster")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 app.command("export")(export.export)
+app.add_typer(logs.app, name="logs")
 
 
 @app.command("version")
