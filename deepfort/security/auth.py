@@ -96,6 +96,13 @@ class KeyManager:
             raise InvalidRequestError("pii_policy must be mask, block or allow", param="pii_policy")
         if not name.strip():
             raise InvalidRequestError("a key needs a name", param="name")
+        if expires_at is not None:
+            try:
+                expires_at = expires_at.astimezone(UTC)
+            except (OverflowError, ValueError):
+                raise InvalidRequestError("expires_at is out of range", param="expires_at") from None
+            if expires_at.year < 2000 or expires_at.year > 9000:
+                raise InvalidRequestError("expires_at must be a date between 2000 and 9000", param="expires_at")
         rate_limit = None if rate is None else Limit.parse(rate, "rate")
         token_limit = None if tokens is None else Limit.parse(tokens, "tokens")
         secret = new_secret()

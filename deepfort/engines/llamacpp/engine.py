@@ -90,6 +90,9 @@ class LlamaCppEngine:
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         model, _ = self._loaded()
+        bad = [t for t in tokens if not 0 <= t < model.n_vocab]
+        if bad:
+            raise InvalidRequestError(f"token id {bad[0]} is outside the vocabulary (0..{model.n_vocab - 1})")
         return model.detokenize(tokens)
 
     def render_chat(
