@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: serve test install install-dev lint typecheck pytest bench clean proto
+.PHONY: serve test install install-dev lint typecheck pytest bench clean proto tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,14 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
-pytest: install-dev
+# promtool (Debian package `prometheus`) checks and unit-tests deploy/prometheus/alerts.yml.
+tools:
+	@command -v promtool >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO apt-get install -y -qq --no-install-recommends prometheus; }
+
+pytest: install-dev tools
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

@@ -12,7 +12,9 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from deepfort import __version__
 from deepfort.api import admin as admin_routes
-from deepfort.api import conversations, generate, health, tokenize
+from deepfort.api import alerts as alert_routes
+from deepfort.api import conversations, feedback, generate, health, tokenize
+from deepfort.api import metrics as metric_routes
 from deepfort.api.auth import admin, authenticated
 from deepfort.api.errors import install_error_handlers
 from deepfort.api.middleware import BodyGuardMiddleware, RequestIdMiddleware
@@ -21,6 +23,7 @@ from deepfort.api.openai import completions as completion_routes
 from deepfort.api.openai import models as model_routes
 from deepfort.catalog import resolve_models
 from deepfort.config import ModelConfig, Settings
+from deepfort.observability.logs import add_access_log_file
 from deepfort.serving.node import Node, start_center
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,8 @@ def build_app(settings: Settings, models: list[ModelConfig] | None = None) -> Fa
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        access_file = settings.observability.access_log
+        access_handler = add_access_log_file(access_file) if access_file is not None else None
         node = Node(settings, served)
         app.state.node = node
         app.state.pool = node.pool
@@ -57,6 +62,9 @@ def build_app(settings: Settings, models: list[ModelConfig] | None = None) -> Fa
             loading.cancel()
             await asyncio.gather(loading, return_exceptions=True)
             await node.close()
+            if access_handler is not None:
+                logging.getLogger("deepfort.access").removeHandler(access_handler)
+                access_handler.close()
 
     app = FastAPI(
         title="deepfort",
@@ -66,9 +74,12 @@ def build_app(settings: Settings, models: list[ModelConfig] | None = None) -> Fa
     )
     install_error_handlers(app)
     authenticated_ = [Depends(authenticated)]
-    for module in (chat_routes, completion_routes, model_routes, generate, tokenize, conversations):
+    for module in (chat_routes, completion_routes, model_routes, generate, tokenize, conversations, feedback):
         app.include_router(module.router, dependencies=authenticated_)
     app.include_router(admin_routes.router, dependencies=[Depends(admin)])
+    app.include_router(alert_routes.router, dependencies=[Depends(admin)])
+    metrics_auth = [] if settings.observability.metrics_public else [Depends(admin)]
+    app.include_router(metric_routes.router, dependencies=metrics_auth)
     app.include_router(health.router)
     # Outermost first: the request id exists before the body guard can answer with an error.
     app.add_middleware(BodyGuardMiddleware, max_bytes=settings.server.max_body_bytes)

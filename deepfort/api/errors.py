@@ -66,16 +66,26 @@ def _param_path(loc: tuple[object, ...] | list[object]) -> str:
     return ".".join(parts)
 
 
+def _count(request: Request, error: DeepfortError) -> None:
+    """``deepfort:request_errors_total{code}``, when the node is up (errors can precede it)."""
+    node = getattr(request.app.state, "node", None)
+    if node is not None:
+        node.metrics.request_failed(code=error.code or str(error.status_code), status=error.status_code)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DeepfortError)
     async def _deepfort(request: Request, exc: DeepfortError) -> JSONResponse:
         if exc.status_code >= 500:
             log.error("request failed: %s", exc.message)
+        _count(request, exc)
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(_validation_error(exc))
+        error = _validation_error(exc)
+        _count(request, error)
+        return error_response(error)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -12,6 +12,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from deepfort.errors import DeepfortError, InvalidRequestError, PayloadTooLargeError
 
 REQUEST_ID_HEADER = b"x-request-id"
+ACCESS_STATE = "access"
+"""Key in the request state of the fields a route adds to its access-log line."""
 log = logging.getLogger("deepfort.access")
 
 
@@ -60,6 +62,9 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            latency = round((time.perf_counter() - started) * 1000, 2)
+            # Routes that generate add what they know (key, model, tier, tokens, TTFT, finish reason).
+            detail = scope["state"].get(ACCESS_STATE, {})
             log.info(
                 "request",
                 extra={
@@ -67,7 +72,9 @@ class RequestIdMiddleware:
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": latency,
+                    "latency_ms": latency,
+                    **detail,
                 },
             )
 

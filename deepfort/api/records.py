@@ -11,11 +11,14 @@ from fastapi import Request
 
 from deepfort.api.auth import principal
 from deepfort.api.deps import node, request_id
+from deepfort.api.middleware import ACCESS_STATE
 from deepfort.api.protocol import ChatCompletionRequest, Usage
 from deepfort.errors import NotFoundError, SensitiveInputError
+from deepfort.routing.route import Route
 from deepfort.serving.chat import ChatRun
 from deepfort.serving.params import template_messages
 from deepfort.serving.remote import RemoteChatRun
+from deepfort.serving.timing import Timing
 from deepfort.store import RowExistsError
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,8 @@ class Keeper:
 
     async def audit_input(self, run: ChatRun | RemoteChatRun) -> None:
         screened = run.screened
+        for kind, count in screened.pii.found.items() if screened is not None else ():
+            node(self.request).metrics.guard_hit(f"pii:{kind}", count)
         if screened is not None and screened.pii.found:
             detail = {
                 "policy": screened.policy,
@@ -67,7 +72,14 @@ class Keeper:
     async def finish(self, run: ChatRun | RemoteChatRun, usage: Usage) -> None:
         caller = principal(self.request)
         services = node(self.request)
+        finish = run.finish_reasons()[0] if run.finish_reasons() else None
+        route = run.route
+        observe(self.request, run.timing, self.started, usage, run.request.model, route, finish)
+        if route is not None:
+            services.metrics.routed(tier=route.tier, reason=route_class(route))
         hits = run.moderation_hits()
+        for category, count in hits.items():
+            services.metrics.guard_hit(f"moderation:{category}", count)
         if hits:
             detail = {"categories": hits, "request_id": request_id(self.request)}
             await asyncio.to_thread(services.audit.append, caller.key_id, "guard.moderation", detail)
@@ -87,22 +99,78 @@ class Keeper:
                 usage.prompt_tokens,
                 usage.completion_tokens,
             )
-        route = run.route
-        try:
-            await asyncio.to_thread(
-                services.store.add_request_record,
-                id=request_id(self.request),
-                key_id=caller.key_id,
-                model=run.request.model,
-                tier=None if route is None else route.tier,
-                route_reason=None if route is None else route.reason[:500],
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                status=200,
-                latency_ms=(time.perf_counter() - self.started) * 1000,
-            )
-        except RowExistsError:
-            log.info("request id reused; request record kept from the first use")
+        if services.settings.observability.log_prompts:
+            request_state = self.request.scope["state"].setdefault(ACCESS_STATE, {})
+            request_state["prompt"] = _last_user_text(self.body)
+        await keep_record(self.request, run.request.model, route, usage, finish, self.started)
+
+
+def route_class(route: Route) -> str:
+    """The short reason label of ``deepfort:route_total``: simple, complex, requested, fallback, local."""
+    if route.degraded:
+        return "fallback"
+    head = route.reason.split(":", 1)[0].split(" ", 1)[0]
+    return head if head in ("simple", "complex", "requested") else "local"
+
+
+def observe(
+    request: Request,
+    timing: Timing,
+    started: float,
+    usage: Usage,
+    model: str,
+    route: Route | None,
+    finish: str | None,
+) -> None:
+    """Metrics for one finished generation, and the fields its access-log line carries."""
+    now = time.perf_counter()
+    tier = "local" if route is None else route.tier
+    ttft = None if timing.first is None else timing.first - started
+    node(request).metrics.request_finished(
+        model=model,
+        tier=tier,
+        ttft_s=ttft,
+        itl_s=timing.gaps,
+        e2e_s=now - started,
+        queue_s=timing.queue_s,
+        prompt_tokens=usage.prompt_tokens,
+        generation_tokens=usage.completion_tokens,
+        finished_reason=finish or "unknown",
+    )
+    request.scope.setdefault("state", {})[ACCESS_STATE] = {
+        "key_id": principal(request).key_id,
+        "model": model,
+        "tier": tier,
+        "route_reason": None if route is None else route.reason,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "ttft_ms": None if ttft is None else round(ttft * 1000, 2),
+        "finish_reason": finish,
+    }
+
+
+async def keep_record(
+    request: Request, model: str, route: Route | None, usage: Usage, finish: str | None, started: float
+) -> None:
+    """The request record (no prompt text): usage reports, and what feedback is attached to."""
+    access = request.scope.get("state", {}).get(ACCESS_STATE, {})
+    try:
+        await asyncio.to_thread(
+            node(request).store.add_request_record,
+            id=request_id(request),
+            key_id=principal(request).key_id,
+            model=model[:200],
+            tier=None if route is None else route.tier,
+            route_reason=None if route is None else route.reason[:200],
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            status=200,
+            finish_reason=finish,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            ttft_ms=access.get("ttft_ms"),
+        )
+    except RowExistsError:
+        log.info("request id reused; request record kept from the first use")
 
 
 async def audit(request: Request, action: str, detail: dict[str, object]) -> None:

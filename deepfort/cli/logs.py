@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -67,12 +67,11 @@ def report(
 
         with err_console.status("drawing charts"):
             html.write_text(render_html(result), encoding="utf-8")
+        err_console.print(f"wrote {escape(str(html))}", highlight=False)
     if as_json:
         typer.echo(json.dumps(result.as_dict()))
-        return
-    _print(Console(), result)
-    if html is not None:
-        err_console.print(f"wrote {escape(str(html))}", highlight=False)
+    else:
+        _print(Console(), result)
 
 
 def _ms(value: float | None) -> str:

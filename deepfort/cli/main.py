@@ -8,7 +8,20 @@ from importlib.metadata import version as dist_version
 import typer
 
 from deepfort import __version__
-from deepfort.cli import audit, bench, chat, cluster, export, keys, logs, models, route, serve
+from deepfort.cli import (
+    audit,
+    bench,
+    chat,
+    cluster,
+    doctor,
+    evaluate,
+    export,
+    keys,
+    logs,
+    models,
+    route,
+    serve,
+)
 
 app = typer.Typer(
     name="deepfort",
@@ -25,8 +38,10 @@ app.add_typer(route.app, name="route")
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
+app.add_typer(evaluate.app, name="eval")
 app.command("export")(export.export)
 app.add_typer(logs.app, name="logs")
+app.command("doctor")(doctor.doctor)
 
 
 @app.command("version")

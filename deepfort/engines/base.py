@@ -90,6 +90,8 @@ class EngineDelta:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     """Counts so far; exact on the acceptance delta (prompt) and on the final delta (both)."""
+    queue_s: float | None = None
+    """On the first generated token: seconds the request waited for a slot (for metrics)."""
 
 
 @dataclass(frozen=True, slots=True)

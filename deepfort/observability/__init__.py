@@ -1,1 +1,1 @@
-"""Logs and (later) metrics."""
+"""Logs, Prometheus metrics, the built-in alert evaluator and the log report."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-import pynvml
+import pynvml  # type: ignore[import-untyped]  # nvidia-ml-py ships no type hints
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 log = logging.getLogger(__name__)

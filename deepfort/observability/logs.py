@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
@@ -36,3 +37,12 @@ def configure_logging(level: str = "info") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # our RequestIdMiddleware logs each request
+
+
+def add_access_log_file(path: Path) -> logging.Handler:
+    """Also append every ``deepfort.access`` line (one JSON object per request) to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger("deepfort.access").addHandler(handler)
+    return handler

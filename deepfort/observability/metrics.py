@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
-from prometheus_client.utils import floatToGoString
 
 from deepfort.observability.gpu import GpuCollector
 
@@ -53,7 +52,7 @@ class Histogram:
         self.documentation = documentation
         self.labels = tuple(labels)
         self.bounds = tuple(sorted(buckets))
-        self._les = [floatToGoString(b) for b in self.bounds] + ["+Inf"]
+        self._les = [repr(float(b)) for b in self.bounds] + ["+Inf"]  # as prometheus_client writes `le`
         self._series: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
         self._lock = threading.Lock()
 
@@ -140,7 +139,10 @@ class Metrics:
             registry=r,
         )
         self._errors = Counter(
-            "deepfort:request_errors_total", "Requests answered with an error, by error code.", ("code",), registry=r
+            "deepfort:request_errors_total",
+            "Requests answered with an error, by error code and HTTP status.",
+            ("code", "status"),
+            registry=r,
         )
         self._routes = Counter(
             "deepfort:route_total",
@@ -152,7 +154,10 @@ class Metrics:
             "deepfort:guard_hits_total", "Guard findings (PII, moderation), by kind.", ("kind",), registry=r
         )
         self._center_up = Gauge(
-            "deepfort:center_up", "1 while a center answers its health probe, else 0.", ("target",), registry=r
+            "deepfort:center_up",
+            "1 while a center answers its health probe, else 0.",
+            ("target",),
+            registry=r,
         )
         self._engine_sources: list[EngineSource] = []
         self._accuracy: tuple[float, int] | None = None
@@ -191,9 +196,15 @@ class Metrics:
             self._generation_tokens.labels(model, tier).inc(generation_tokens)
         self._success.labels(model, tier, finished_reason).inc()
 
-    def request_failed(self, *, code: str) -> None:
-        """Record one request answered with an error (``code``: the OpenAI error code or HTTP status)."""
-        self._errors.labels(code).inc()
+    def request_failed(self, *, code: str, status: int | None = None) -> None:
+        """Record one request answered with an error: its error ``code`` and HTTP ``status``.
+
+        The error-rate alert counts ``status=~"5.."`` only: client errors (401, 413, 429) page nobody.
+        Without ``status``, a numeric ``code`` (``"503"``) is taken as the status.
+        """
+        if status is None and code.isdigit():
+            status = int(code)
+        self._errors.labels(code, "" if status is None else str(status)).inc()
 
     def routed(self, *, tier: str, reason: str) -> None:
         self._routes.labels(tier, reason).inc()
@@ -212,7 +223,11 @@ class Metrics:
         self._center_up.labels(target).set(1.0 if up else 0.0)
 
     def engine_source(self, callback: EngineSource) -> None:
-        """Add a callback read at each scrape, yielding ``(model, running, waiting, kv_usage)``."""
+        """Add a callback read at each scrape, yielding ``(model, running, waiting, kv_usage)``.
+
+        Scrapes of the separate metrics port run on that server's thread, so the callback should only
+        read plain numbers, not iterate containers the event loop may be changing.
+        """
         self._engine_sources.append(callback)
 
     # -- rendering --------------------------------------------------------------------------------------
@@ -253,7 +268,8 @@ class Metrics:
 
     def accuracy_families(self) -> Iterator[Metric]:
         accuracy = GaugeMetricFamily(
-            "deepfort:answer_accuracy", "Rolling share of answers judged correct (feedback, golden set), 0..1."
+            "deepfort:answer_accuracy",
+            "Rolling share of answers judged correct (feedback, golden set), 0..1.",
         )
         samples = GaugeMetricFamily(
             "deepfort:answer_accuracy_samples", "Answers in the rolling accuracy window."

@@ -42,7 +42,15 @@ _PRECEDENCE = {
     "^": 6,
 }
 _UNSUPPORTED_KEYWORDS = ("offset", "bool", "on", "ignoring", "group_left", "group_right", "atan2")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
+_DURATION_UNITS = {
+    "ms": 0.001,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 604800.0,
+    "y": 31536000.0,
+}
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 
 
@@ -123,6 +131,7 @@ _TOKEN = re.compile(
     r"""(?P<space>\s+)
     |(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?(?![\w:]))
     |(?P<duration>\[[^\]]*\])
+    |(?P<bare_duration>\d+(?:ms|s|m|h|d|w|y)\b)
     |(?P<ident>[A-Za-z_:][A-Za-z0-9_:]*)
     |(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
     |(?P<op>==|!=|<=|>=|=~|!~|[-+*/%^<>=(){},@])""",
@@ -209,7 +218,9 @@ class _Parser:
         if token.kind == "duration":
             self.next()
             if not isinstance(expr, VectorSelector):
-                raise PromQLError(f"a range (or subquery) applies to a plain selector only (position {token.pos})")
+                raise PromQLError(
+                    f"a range (or subquery) applies to a plain selector only (position {token.pos})"
+                )
             inner = token.text[1:-1].strip()
             if ":" in inner:
                 raise PromQLError(f"subqueries are not supported (position {token.pos})")
@@ -239,7 +250,8 @@ class _Parser:
         if self.peek().text == "(":
             if name not in FUNCTIONS:
                 raise PromQLError(
-                    f"function {name!r} is not supported (position {token.pos}); supported: {', '.join(FUNCTIONS)}"
+                    f"function {name!r} is not supported (position {token.pos}); "
+                    f"supported: {', '.join(FUNCTIONS)}"
                 )
             return Call(name, self.call_args())
         if name in _UNSUPPORTED_KEYWORDS or name in SET_OPS:
@@ -332,7 +344,9 @@ def _check(expr: Expr) -> None:
     elif isinstance(expr, Aggregate):
         _check(expr.expr)
     elif isinstance(expr, MatrixSelector):
-        raise PromQLError("a range selector is only allowed as the argument of a *_over_time, rate or increase")
+        raise PromQLError(
+            "a range selector is only allowed as the argument of a *_over_time, rate or increase"
+        )
     elif isinstance(expr, Call):
         args = expr.args
         if expr.func in ("rate", "increase") or expr.func.endswith("_over_time"):

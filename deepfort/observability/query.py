@@ -44,7 +44,10 @@ def _div(a: float, b: float) -> float:
 
 
 def _mod(a: float, b: float) -> float:
-    return math.nan if b == 0 else math.fmod(a, b)
+    try:
+        return math.fmod(a, b)
+    except ValueError:  # x % 0 and inf % x: NaN in Go
+        return math.nan
 
 
 def _pow(a: float, b: float) -> float:
@@ -85,7 +88,9 @@ def evaluate(expr: Expr, store: SeriesStore, t: float) -> Value:
     if isinstance(expr, Call):
         return _call(expr, store, t)
     if isinstance(expr, Aggregate):
-        return _aggregate(expr.op, _vector(evaluate(expr.expr, store, t), expr.op), expr.grouping, expr.without)
+        return _aggregate(
+            expr.op, _vector(evaluate(expr.expr, store, t), expr.op), expr.grouping, expr.without
+        )
     if isinstance(expr, Binary):
         return _binary(expr.op, evaluate(expr.lhs, store, t), evaluate(expr.rhs, store, t))
     raise PromQLError(f"cannot evaluate {type(expr).__name__} here")
@@ -140,7 +145,9 @@ def _over_time(func: str, values: list[float]) -> float:
     return max(values, key=lambda v: -math.inf if math.isnan(v) else v)
 
 
-def _extrapolated_rate(points: list[tuple[float, float]], start: float, end: float, *, is_rate: bool) -> float | None:
+def _extrapolated_rate(
+    points: list[tuple[float, float]], start: float, end: float, *, is_rate: bool
+) -> float | None:
     """Prometheus's ``extrapolatedRate`` for counters: resets handled, edges extrapolated."""
     if len(points) < 2:
         return None
@@ -163,8 +170,10 @@ def _extrapolated_rate(points: list[tuple[float, float]], start: float, end: flo
     interval = sampled
     interval += to_start if to_start < threshold else average_gap / 2
     interval += to_end if to_end < threshold else average_gap / 2
-    result *= interval / sampled
-    return result / (end - start) if is_rate else result
+    factor = interval / sampled
+    if is_rate:
+        factor /= end - start  # in this order, as Prometheus does: results agree to the last bit
+    return result * factor
 
 
 def _histogram_quantile(q: float, vector: Vector) -> Vector:
@@ -274,19 +283,28 @@ def _signatures(vector: Iterable[Sample]) -> dict[Labels, Sample]:
     for sample in vector:
         signature = _drop_name(sample.labels)
         if signature in by_signature:
-            raise PromQLError(f"many-to-many matching is not allowed: two series have labels {dict(signature)}")
+            raise PromQLError(
+                f"many-to-many matching is not allowed: two series have labels {dict(signature)}"
+            )
         by_signature[signature] = sample
     return by_signature
 
 
 def _vector_vector(op: str, lhs: Vector, rhs: Vector) -> Vector:
+    """One-to-one matching on all labels but the name (no ``on``/``ignoring`` in this subset)."""
     right = _signatures(rhs)
-    left = _signatures(lhs)  # one-to-one: duplicates on the left are an error too
+    matched: set[Labels] = set()
     out: Vector = []
-    for signature, sample in left.items():
+    for sample in lhs:
+        signature = _drop_name(sample.labels)
         match = right.get(signature)
         if match is None:
             continue
+        if signature in matched:
+            raise PromQLError(
+                f"many-to-one matching is not supported: two series have labels {dict(signature)}"
+            )
+        matched.add(signature)
         if op in COMPARISONS:
             if _COMPARE[op](sample.value, match.value):
                 out.append(sample)

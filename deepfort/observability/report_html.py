@@ -44,9 +44,9 @@ def _axes(title: str, ylabel: str) -> tuple[Figure, Any]:
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
-    locator = AutoDateLocator()
+    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     return figure, ax
 
 
@@ -154,8 +154,7 @@ def render_html(report: Report) -> str:
         f"<style>{_STYLE}</style></head><body>",
         "<h1>deepfort access-log report</h1>",
         _table(["", "value"], summary),
-        f"<p class=note>Anomalous hours: {escape(data['anomaly']['rule'])}; factor "
-        f"{report.factor:g}.</p>",
+        f"<p class=note>Anomalous hours: {escape(data['anomaly']['rule'])}; factor {report.factor:g}.</p>",
     ]
     if not report.hourly.empty:
         parts += [

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 ACCESS_LOGGER = "deepfort.access"
 COLUMNS = (
@@ -80,9 +80,10 @@ def is_gzip(path: Path) -> bool:
 
 
 def _lines(path: Path, advance: Advance) -> Iterator[bytes]:
-    """The file's lines, gzip or not (told by the magic bytes, not the name); ``advance`` gets on-disk bytes."""
+    """The file's lines, gzip or not (told by the magic bytes, not the name); ``advance`` gets the bytes
+    read from disk."""
     with path.open("rb") as raw:
-        stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if is_gzip(path) else raw
+        stream: Iterable[bytes] = gzip.GzipFile(fileobj=raw) if is_gzip(path) else raw
         seen = 0
         for n, line in enumerate(stream):
             yield line
@@ -103,16 +104,10 @@ def _is_access(record: dict[str, Any]) -> bool:
 
 def _usable(record: dict[str, Any]) -> bool:
     status = record.get("status")
-    return (
-        isinstance(record.get("ts"), str)
-        and isinstance(status, int)
-        and not isinstance(status, bool)
-    )
+    return isinstance(record.get("ts"), str) and isinstance(status, int) and not isinstance(status, bool)
 
 
-def read_records(
-    paths: Iterable[Path], *, advance: Advance | None = None
-) -> tuple[pd.DataFrame, LineCounts]:
+def read_records(paths: Iterable[Path], *, advance: Advance | None = None) -> tuple[pd.DataFrame, LineCounts]:
     """Every access record of ``paths`` as a frame with :data:`COLUMNS` (``ts`` as UTC timestamps), and
     the line counts."""
     counts = LineCounts()

@@ -72,7 +72,9 @@ class SeriesStore:
             if not series:
                 del self._by_name[name]
 
-    def _matching(self, name: str | None, matchers: tuple[Matcher, ...]) -> Iterator[tuple[Labels, list[Point]]]:
+    def _matching(
+        self, name: str | None, matchers: tuple[Matcher, ...]
+    ) -> Iterator[tuple[Labels, list[Point]]]:
         groups = [self._by_name.get(name, {})] if name is not None else list(self._by_name.values())
         for series in groups:
             for labels, points in series.items():
@@ -80,7 +82,9 @@ class SeriesStore:
                 if all(m.matches(values.get(m.name, "")) for m in matchers):
                     yield labels, points
 
-    def instant(self, name: str | None, matchers: tuple[Matcher, ...], t: float) -> Iterator[tuple[Labels, float]]:
+    def instant(
+        self, name: str | None, matchers: tuple[Matcher, ...], t: float
+    ) -> Iterator[tuple[Labels, float]]:
         """The latest point at or before ``t`` of each matching series, within the lookback, unless stale."""
         for labels, points in self._matching(name, matchers):
             end = bisect_right(points, t, key=_time)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from deepfort.config import BreakerSettings, HealthCheckSettings
@@ -55,6 +56,8 @@ class CenterPool:
         self.breaker_settings = breaker
         self.centers: list[Center] = []
         self._task: asyncio.Task[None] | None = None
+        self.on_state: Callable[[str, bool], None] | None = None
+        """Told each probe's outcome (target, up): the center_up gauge."""
 
     def add(self, engine: MessageEngine, names: dict[str, str] | None = None) -> Center:
         center = Center(
@@ -101,6 +104,8 @@ class CenterPool:
         except (TimeoutError, DeepfortError) as exc:
             ok = False
             center.last_error = str(exc) or type(exc).__name__
+        if self.on_state is not None:
+            self.on_state(center.target, ok)
         if ok:
             if not center.healthy:
                 log.info("center is back", extra={"target": center.target})

@@ -102,7 +102,9 @@ class KeyManager:
             except (OverflowError, ValueError):
                 raise InvalidRequestError("expires_at is out of range", param="expires_at") from None
             if expires_at.year < 2000 or expires_at.year > 9000:
-                raise InvalidRequestError("expires_at must be a date between 2000 and 9000", param="expires_at")
+                raise InvalidRequestError(
+                    "expires_at must be between the years 2000 and 9000", param="expires_at"
+                )
         rate_limit = None if rate is None else Limit.parse(rate, "rate")
         token_limit = None if tokens is None else Limit.parse(tokens, "tokens")
         secret = new_secret()

@@ -41,6 +41,7 @@ from deepfort.serving.params import (
 from deepfort.serving.pool import ServedModel
 from deepfort.serving.remote import RemoteChatRun
 from deepfort.serving.streams import merge, open_generations
+from deepfort.serving.timing import Timing
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ class ChatRun:
         self.route = route
         self.screened = screened
         self.conversation_id: str | None = None
+        self.timing = Timing()
         self.request_ids = request_ids
         self.served = served
         self.gens = gens
@@ -158,6 +160,8 @@ class ChatRun:
         choice = self.choices[index]
         was_filtered = choice.filtered
         out = choice.feed(delta)
+        if delta.token_ids:
+            self.timing.token(delta.queue_s)
         if choice.filtered and not was_filtered and delta.finish_reason is None:
             self.served.engine.cancel(self.request_ids[index])
         return out
@@ -169,6 +173,9 @@ class ChatRun:
                 for category, count in choice.output.hits.items():
                     hits[category] = hits.get(category, 0) + count
         return hits
+
+    def finish_reasons(self) -> list[str | None]:
+        return [choice.finish_reason for choice in self.choices]
 
     def answer(self, index: int = 0) -> tuple[str, str]:
         """Content and reasoning of a choice as the client received them."""

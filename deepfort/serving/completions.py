@@ -22,6 +22,7 @@ from deepfort.serving.context import ServingContext
 from deepfort.serving.guarding import OutputFilter, ScreenedTexts
 from deepfort.serving.params import sampling_params, stop_list, structured_output
 from deepfort.serving.streams import merge, open_generations
+from deepfort.serving.timing import Timing
 
 
 def _prompts(prompt: str | list[str] | list[int] | list[list[int]]) -> list[str | list[int]]:
@@ -59,6 +60,7 @@ class CompletionRun:
         self.request = request
         self.outputs = outputs or [None] * len(gens)
         self.screened = screened
+        self.timing = Timing()
         self.engine = engine
         self.request_ids = request_ids
         self.gens = gens
@@ -84,6 +86,8 @@ class CompletionRun:
         if self.finish[index] == "content_filter":
             return ""
         text = delta.text
+        if delta.token_ids:
+            self.timing.token(delta.queue_s)
         output = self.outputs[index]
         if output is not None:
             text = output.feed(ReasoningDelta(content=text), final=delta.finish_reason is not None).content

@@ -6,21 +6,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Iterator
 
 import grpc
 
+from deepfort.api.metrics import MetricsServer, start_metrics_server
 from deepfort.cluster.client import RemoteEngine
 from deepfort.cluster.keys import load_keyring, node_secret
 from deepfort.cluster.server import ClusterService, start_grpc_server
 from deepfort.config import ModelConfig, Settings
 from deepfort.engines.upstream import UpstreamEngine
 from deepfort.errors import ConfigError, DeepfortError
+from deepfort.observability.alerts import AlertEvaluator
+from deepfort.observability.metrics import Metrics
 from deepfort.routing.centers import CenterPool
 from deepfort.routing.router import Router
 from deepfort.security.audit import AuditLog
 from deepfort.security.auth import AuthService
 from deepfort.security.limits import make_counters
 from deepfort.security.master import load_master, master_key_path, open_store
+from deepfort.serving.accuracy import AccuracyTracker
 from deepfort.serving.chat import ChatService
 from deepfort.serving.completions import CompletionService
 from deepfort.serving.context import ServingContext
@@ -75,6 +80,13 @@ class Node:
             listen_host=settings.server.host,
             insecure_no_auth=settings.security.insecure_no_auth,
         )
+        self.metrics = Metrics()
+        self.metrics.engine_source(self._engine_state)
+        self.accuracy = AccuracyTracker(self.store, self.metrics, settings.observability.accuracy_window)
+        self.alerts = AlertEvaluator(
+            self.metrics, settings.observability.alert_rules, settings.observability.alert_interval_s
+        )
+        self.centers.on_state = self.metrics.center_state
         self.context = ServingContext(
             pool=self.pool,
             server=settings.server,
@@ -83,14 +95,30 @@ class Node:
             guards=Guards(settings.guard),
         )
         self.chat = ChatService(self.context)
-        self._watch: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._metrics_server: MetricsServer | None = None
         self.completions = CompletionService(self.context)
         self.tokenize = TokenizeService(self.context)
 
+    def _engine_state(self) -> Iterator[tuple[str, int, int, float]]:
+        for served in self.pool:
+            if served.ready:
+                stats = served.engine.stats()
+                usage = stats.kv_cells_used / stats.kv_cells_total if stats.kv_cells_total else 0.0
+                yield served.id, stats.running, stats.waiting, usage
+
     async def start(self) -> None:
         await self.auth.refresh()
+        await self.accuracy.reload()
         await self.centers.start()
-        self._watch = asyncio.create_task(self._watch_master())
+        port = self.settings.observability.metrics_port
+        if port is not None:
+            self._metrics_server = start_metrics_server(self.metrics, port, self.settings.server.host)
+        self._tasks = [
+            asyncio.create_task(self._watch_master()),
+            asyncio.create_task(self.accuracy.run()),
+            asyncio.create_task(self.alerts.run()),
+        ]
 
     async def _watch_master(self) -> None:
         """Reload the master keyring when its file changes (``deepfort keys rotate-master``)."""
@@ -108,9 +136,12 @@ class Node:
                     log.error("master keyring reload failed: %s", exc.message)
 
     async def close(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            await asyncio.gather(self._watch, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+        self.metrics.close()
         await self.centers.close()
         await self.pool.close()
         await self.auth.counters.close()

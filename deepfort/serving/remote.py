@@ -19,6 +19,7 @@ from deepfort.reasoning import ReasoningDelta
 from deepfort.routing.route import Route
 from deepfort.serving.chunks import ChunkWriter, choice_chunk, text_delta
 from deepfort.serving.guarding import OutputFilter, Screened
+from deepfort.serving.timing import Timing
 
 
 class RemoteChatRun:
@@ -40,6 +41,7 @@ class RemoteChatRun:
         self.outputs = outputs or [None] * request.n
         self.screened = screened
         self.conversation_id: str | None = None
+        self.timing = Timing()
         self.remote = stream
         self.route = route
         self.id = f"chatcmpl-{request_id}"
@@ -91,12 +93,17 @@ class RemoteChatRun:
                     hits[category] = hits.get(category, 0) + count
         return hits
 
+    def finish_reasons(self) -> list[str | None]:
+        return [self.finish.get(index) for index in range(self.request.n)]
+
     def answer(self, index: int = 0) -> tuple[str, str]:
         return "".join(self.content.get(index, [])), "".join(self.reasoning.get(index, []))
 
     async def _events(self) -> AsyncIterator[tuple[int, str, str, str | None]]:
         try:
             async for event in self.remote:
+                if event.content or event.reasoning:
+                    self.timing.token()
                 content, reasoning, finish = self._filter(event)
                 if not (content or reasoning or finish):
                     continue

@@ -151,6 +151,22 @@ class RequestRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
+class Feedback(Base):
+    """A verdict on one answer: a user's thumbs up/down (with an optional correction, sealed) or a
+    golden-set check. ``correct`` feeds the rolling answer accuracy."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(128), index=True)
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(32))
+    correct: Mapped[bool] = mapped_column(Boolean)
+    correction_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    data_key_id: Mapped[str | None] = mapped_column(ForeignKey("data_keys.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
 class AuditEntry(Base):
     """One link of the audit hash chain; the chain itself is computed and checked by security.audit."""
 

@@ -13,12 +13,13 @@ from deepfort.store.base import utc_now
 from deepfort.store.conversations import ConversationMethods
 from deepfort.store.datakeys import FIELDS_PER_KEY
 from deepfort.store.db import Synchronous, make_engine
+from deepfort.store.feedback import FeedbackMethods
 from deepfort.store.migrate import upgrade
 from deepfort.store.records import RecordMethods
 from deepfort.store.rotation import RotationMethods
 
 
-class Store(ApiKeyMethods, ConversationMethods, RecordMethods, RotationMethods):
+class Store(ApiKeyMethods, ConversationMethods, FeedbackMethods, RecordMethods, RotationMethods):
     """One database, its schema brought up to date on :meth:`open`, and the master keyring that wraps
     its data keys."""
 

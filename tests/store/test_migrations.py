@@ -14,7 +14,15 @@ from deepfort.store.db import WRITE
 from deepfort.store.migrate import MIGRATIONS, alembic_config, upgrade
 from deepfort.store.models import Base
 
-TABLES = {"api_keys", "data_keys", "conversations", "messages", "request_records", "audit_entries"}
+TABLES = {
+    "api_keys",
+    "data_keys",
+    "conversations",
+    "messages",
+    "request_records",
+    "audit_entries",
+    "feedback",
+}
 
 
 def test_migrated_database_matches_the_models(store: Store) -> None:
@@ -22,7 +30,7 @@ def test_migrated_database_matches_the_models(store: Store) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-        assert context.get_current_revision() == head == "0001"
+        assert context.get_current_revision() == head == "0002"
     assert set(inspect(store.engine).get_table_names()) == TABLES | {"alembic_version"}
 
 

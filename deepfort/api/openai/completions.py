@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -9,7 +11,7 @@ from deepfort.api.auth import admit, principal
 from deepfort.api.deps import completion_service, request_id
 from deepfort.api.openai.chat import ERRORS
 from deepfort.api.protocol import Completion, CompletionRequest, Usage
-from deepfort.api.records import audit
+from deepfort.api.records import audit, observe
 from deepfort.api.streaming import respond
 from deepfort.errors import SensitiveInputError
 
@@ -18,6 +20,7 @@ router = APIRouter()
 
 @router.post("/v1/completions", response_model=Completion, responses=ERRORS)
 async def create_completion(body: CompletionRequest, request: Request) -> Response:
+    started = time.perf_counter()
     charge = await admit(request, body.model)
     try:
         run = await completion_service(request).start(body, request_id(request), principal(request))
@@ -31,6 +34,15 @@ async def create_completion(body: CompletionRequest, request: Request) -> Respon
 
     async def finished(usage: Usage) -> None:
         await charge(usage)
+        observe(
+            request,
+            run.timing,
+            started,
+            usage,
+            run.request.model,
+            None,
+            run.finish[0] if run.finish else None,
+        )
         hits = run.moderation_hits()
         if hits:
             await audit(request, "guard.moderation", {"categories": hits})

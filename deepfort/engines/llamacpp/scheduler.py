@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import fields
 from itertools import count
@@ -181,6 +182,8 @@ class Scheduler:
             if seq.sampler is None and not self._build_samplers(seq):
                 continue
             self.slots.acquire(seq, reuse, need=need)
+            if seq.admitted_at is None:
+                seq.admitted_at = time.monotonic()
             seq.order = next(self._order)
             self._running.append(seq)
             if seq.reused:

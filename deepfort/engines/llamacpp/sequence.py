@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,6 +42,8 @@ class Seq:
     preemptions: int = 0
     cancelled: bool = False
     done: bool = False
+    queued_at: float = field(default_factory=time.monotonic)
+    admitted_at: float | None = None
 
     def __post_init__(self) -> None:
         self.tokens = list(self.prompt)

@@ -57,4 +57,5 @@ def next_token(model: LlamaModel, ctx: lc.llama_context_p, seq: Seq, index: int,
         finish_reason=finish,
         prompt_tokens=len(seq.prompt),
         completion_tokens=seq.generated,
+        queue_s=None if seq.generated != 1 or seq.admitted_at is None else seq.admitted_at - seq.queued_at,
     )
