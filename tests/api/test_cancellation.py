@@ -12,6 +12,7 @@ LONG = {
     "model": MODEL,
     "messages": [{"role": "user", "content": "Tell a very long story."}],
     "max_tokens": 1500,
+    "temperature": 0,  # greedy: a long answer every time
 }
 
 

@@ -37,6 +37,7 @@ def test_center_killed_mid_stream_then_back(own_cluster: Cluster) -> None:
         "model": "auto",
         "stream": True,
         "max_tokens": 1500,
+        "temperature": 0,
         "messages": [{"role": "user", "content": COMPLEX}],
     }
     with httpx.stream("POST", f"{cluster.edge.v1}/chat/completions", json=payload, timeout=60) as response:

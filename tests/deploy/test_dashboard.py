@@ -8,11 +8,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import free_port, start_server, stop_server
 from tests.deploy.promtool import promtool
-from tests.deploy.tools import DEPLOY
+from tests.deploy.tools import DEPLOY, REPO
 
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "deepfort.json"
 
@@ -177,3 +180,33 @@ def test_template_variables(dashboard: dict[str, Any]) -> None:
                 "deepfort:request_success_total",
             }:
                 assert f'{name}{{model=~"$model"' in expr, expr
+
+
+def test_the_dashboard_metrics_are_what_a_real_server_exports(tmp_path: Path) -> None:
+    """deepfort serve with compose's standalone config and metrics port: after an answer, an error, a
+    routed request and a PII hit, its unauthenticated metrics port exports the dashboard's series. Those
+    that need a GPU (NVML), a center or judged answers are at least named in deepfort's source."""
+    config = yaml.safe_load((DEPLOY / "config" / "standalone.yaml").read_text())
+    port = free_port()
+    server = start_server(config, tmp_path, env={"DEEPFORT_OBSERVABILITY__METRICS_PORT": str(port)})
+    try:
+        asks = [
+            {"model": "smollm2-135m", "content": "Say hello."},
+            {"model": "auto", "content": "My phone is 13812345678, say hi."},
+            {"model": "no-such-model", "content": "Hello?"},
+        ]
+        for ask in asks:
+            body = {"model": ask["model"], "max_tokens": 4, "temperature": 0}
+            body["messages"] = [{"role": "user", "content": ask["content"]}]
+            httpx.post(f"{server.v1}/chat/completions", json=body, timeout=120)
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    finally:
+        stop_server(server)
+    exported = {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
+    source = "\n".join(p.read_text() for p in (REPO / "deepfort").rglob("*.py"))
+    absent = {"deepfort:gpu_utilization_perc", "deepfort:gpu_memory_used_bytes", "deepfort:center_up"}
+    absent.add("deepfort:answer_accuracy")
+    wanted = ALLOWED - {f"{h}_sum" for h in HISTOGRAMS}  # the dashboard reads buckets and counts only
+    assert sorted(wanted - absent - exported) == []
+    for name in absent:
+        assert f'"{name}"' in source, name
