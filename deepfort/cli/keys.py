@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -74,6 +76,30 @@ def create(
     )
     err_console.print("copy it now, it is not shown again:")
     typer.echo(created.token)
+
+
+@app.command("import")
+def import_(
+    name: Annotated[str, typer.Option("--name", help="Who or what the key is for.")],
+    role: Annotated[str, typer.Option(help="user or admin.")] = "admin",
+    from_env: Annotated[
+        str | None, typer.Option(help="Read the key from this environment variable instead of stdin.")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Register an existing key (e.g. from a Kubernetes Secret), read from stdin; idempotent."""
+    token = os.environ.get(from_env, "") if from_env else sys.stdin.read()
+    if not token.strip():
+        fail("no key given (pipe it on stdin or use --from-env VAR)")
+    settings = settings_or_exit(config)
+    store = open_store(settings)
+    try:
+        key = KeyManager(store, AuditLog(store)).import_token(token, name, role)  # type: ignore[arg-type]
+    except DeepfortError as exc:
+        fail(exc.message)
+    finally:
+        store.close()
+    err_console.print(f"key {key.key_id} ({key.role}) registered for {key.name}")
 
 
 @app.command("list")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from deepfort.errors import (
     RateLimitError,
 )
 from deepfort.security.audit import AuditLog
+from deepfort.security.crypto import hmac_sm3
 from deepfort.security.keys import (
     LOCAL,
     ApiKey,
@@ -123,6 +125,37 @@ class KeyManager:
         key = to_key(self.store.get_api_key(secret.key_id))
         self.audit.append(actor, "key.create", {"key_id": key.key_id, "name": key.name, "role": role})
         return Created(secret.token, key)
+
+    def import_token(
+        self, token: str, name: str, role: Role = "admin", *, actor: str = "cli", **limits: Any
+    ) -> ApiKey:
+        """Register a key made elsewhere (e.g. kept in a Kubernetes Secret): only its salted hash is stored.
+        Importing the same key again changes nothing."""
+        parsed = parse_token(token.strip())
+        if parsed is None:
+            raise InvalidRequestError(
+                "not a deepfort API key (expected df-<8 chars>-<43 chars>)", param="key"
+            )
+        key_id, secret = parsed
+        existing = self.store.get_api_key(key_id)
+        if existing is not None:
+            if not secret_matches(secret, existing.salt, existing.secret_hash):
+                raise InvalidRequestError(f"another key with id {key_id} exists", param="key")
+            return to_key(existing)
+        salt = secrets.token_bytes(16)
+        self.store.add_api_key(
+            key_id=key_id,
+            name=name.strip() or "imported",
+            role=role,
+            salt=salt,
+            secret_hash=hmac_sm3(salt, secret.encode()),
+            rate=limits.get("rate"),
+            tokens=limits.get("tokens"),
+            models=limits.get("models"),
+            pii_policy=limits.get("pii_policy"),
+        )
+        self.audit.append(actor, "key.import", {"key_id": key_id, "name": name, "role": role})
+        return to_key(self.store.get_api_key(key_id))
 
     def list(self) -> list[ApiKey]:
         return [to_key(row) for row in self.store.list_api_keys()]

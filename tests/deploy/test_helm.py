@@ -364,3 +364,42 @@ def test_init_script_copies_the_keyring_and_bootstraps_auth(render: Render, tmp_
     )
     (key,) = json.loads(listed.stdout)
     assert (key["name"], key["role"], key["state"]) == ("bootstrap", "admin", "active")
+
+
+def test_init_script_registers_the_secret_admin_key(render: Render, tmp_path: Path) -> None:
+    """With secrets.adminKey, the init script imports that key (hash only), idempotently, and the
+    bootstrap key is not created."""
+    token = "df-adminkey-" + "A1b2" * 10 + "xyz"
+    docs = render(VALUE_SETS["production"], f"secrets.adminKey={token}")
+    script = next(d for d in docs if d["kind"] == "ConfigMap" and "init.sh" in d["data"])["data"]["init.sh"]
+    assert one(docs, "Secret")["stringData"]["admin-key"] == token
+    data = tmp_path / "data"
+    data.mkdir()
+    key_file = tmp_path / "admin-key"
+    key_file.write_text(token)
+    config = tmp_path / "deepfort.yaml"
+    config.write_text("role: standalone\n")
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "DEEPFORT_DATA_DIR": str(data),
+        "CONFIG_FILE": str(config),
+        "MASTER_KEYS_SECRET": str(tmp_path / "absent"),
+        "ADMIN_KEY_SECRET": str(key_file),
+        "BOOTSTRAP_ADMIN_KEY": "true",
+    }
+    for _ in range(2):
+        done = subprocess.run(
+            ["/bin/sh", "-c", script], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stderr
+    listed = subprocess.run(
+        [str(Path(sys.executable).parent / "deepfort"), "keys", "list", "--json", "--config", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    (key,) = json.loads(listed.stdout)
+    assert (key["id"], key["name"], key["role"]) == ("adminkey", "admin", "admin")

@@ -235,3 +235,18 @@ def test_cors_is_off_unless_configured(secured: Secured, tmp_path: Path) -> None
     finally:
         stop_server(server)
     assert opened.headers["access-control-allow-origin"] == "https://console.example"
+
+
+def test_importing_a_key_made_elsewhere(secured: Secured) -> None:
+    token = "df-imported-" + "Q" * 43
+    env = {**os.environ, "DEEPFORT_DATA_DIR": str(secured.data_dir)}
+    command = [sys.executable, "-m", "deepfort", "keys", "import", "--name", "from-secret", "--role", "user"]
+    for _ in range(2):  # idempotent
+        done = subprocess.run(command, input=token, env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+    assert chat(secured.server, token).status_code == 200
+    clash = subprocess.run(
+        command, input="df-imported-" + "R" * 43, env=env, capture_output=True, text=True, check=False
+    )
+    assert clash.returncode == 1 and "another key" in clash.stderr
+    assert token not in deepfort(secured.data_dir, "keys", "list", "--json")
