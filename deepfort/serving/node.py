@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 import grpc
 
-from deepfort.api.metrics import MetricsServer, start_metrics_server
 from deepfort.cluster.client import RemoteEngine
 from deepfort.cluster.keys import load_keyring, node_secret
 from deepfort.cluster.server import ClusterService, start_grpc_server
@@ -19,6 +18,7 @@ from deepfort.engines.upstream import UpstreamEngine
 from deepfort.errors import ConfigError, DeepfortError
 from deepfort.observability.alerts import AlertEvaluator
 from deepfort.observability.metrics import Metrics
+from deepfort.observability.metrics_server import MetricsServer, start_metrics_server
 from deepfort.routing.centers import CenterPool
 from deepfort.routing.router import Router
 from deepfort.security.audit import AuditLog

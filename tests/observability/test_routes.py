@@ -12,9 +12,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from deepfort.api import alerts as alerts_api
 from deepfort.api import metrics as metrics_api
-from deepfort.api.metrics import start_metrics_server
 from deepfort.observability.alerts import AlertEvaluator
 from deepfort.observability.metrics import Metrics
+from deepfort.observability.metrics_server import start_metrics_server
 
 
 def app_with(metrics: Metrics, evaluator: AlertEvaluator | None) -> FastAPI:
