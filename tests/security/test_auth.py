@@ -250,3 +250,22 @@ def test_importing_a_key_made_elsewhere(secured: Secured) -> None:
     )
     assert clash.returncode == 1 and "another key" in clash.stderr
     assert token not in deepfort(secured.data_dir, "keys", "list", "--json")
+
+
+def test_a_key_can_override_the_pii_policy(secured: Secured) -> None:
+    strict = str(create_key(secured.data_dir, "--name", "strict", "--pii-policy", "block")["key"])
+    body = {
+        "model": "smollm2-135m",
+        "max_tokens": 2,
+        "messages": [{"role": "user", "content": "电话 13812345678"}],
+    }
+    headers = {"Authorization": f"Bearer {strict}"}
+    refused = httpx.post(f"{secured.server.v1}/chat/completions", json=body, headers=headers, timeout=60)
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "sensitive_input"
+    headers = {"Authorization": f"Bearer {secured.keys.user}"}  # the default policy masks instead
+    assert (
+        httpx.post(
+            f"{secured.server.v1}/chat/completions", json=body, headers=headers, timeout=60
+        ).status_code
+        == 200
+    )
