@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: serve test install install-dev lint typecheck pytest bench clean proto tools
+.PHONY: serve test install install-dev lint typecheck pytest bench clean proto tools web webtest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,24 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-serve: install
+# The web console (web/, Vite + React): built into deepfort/web/static, which `deepfort serve` serves at /.
+# npm ci runs again only when the lockfile changes, the build only when a source does.
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.ts \
+	web/tsconfig.json web/package.json
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+deepfort/web/static/index.html: web/node_modules/.installed $(WEB_SOURCES)
+	cd web && npm run build
+
+web: deepfort/web/static/index.html
+
+webtest: web
+	cd web && npm test
+
+serve: install web
 	$(BIN)/deepfort serve --host $(HOST) --port $(PORT)
 
 lint: install-dev
@@ -39,11 +56,16 @@ tools:
 		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && \
 		$$SUDO apt-get install -y -qq --no-install-recommends prometheus; }
+	@# Debian's headless Chromium for the console's browser tests (never Playwright's own download).
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
-pytest: install-dev tools
+pytest: install-dev tools web
 	$(BIN)/pytest -q
 
-test: lint typecheck pytest
+test: lint typecheck webtest pytest
 
 bench: install
 	$(BIN)/python benchmarks/single_stream.py
