@@ -64,11 +64,14 @@ class Node:
             secret = node_secret(settings.cluster)
             for url in settings.centers:
                 self.centers.add(RemoteEngine(url, keyring, secret, settings.cluster.tls))
-        names = [name for served in self.pool for name in served.config.names]
+
+        def names() -> list[str]:
+            return [name for served in self.pool for name in served.config.names]
+
         self.router = Router(
             routing,
             edge=settings.role == "edge" or bool(upstream),
-            local_models=lambda: names,
+            local_models=names,
             centers=self.centers,
         )
         self.store = open_store(settings)

@@ -32,17 +32,41 @@ class ModelPool:
             raise ConfigError("no models to serve")
         self._models: list[ServedModel] = []
         self._by_name: dict[str, ServedModel] = {}
+        self._server = server
+        self._engine = engine
         for config in models:
-            parser: type[ReasoningParser] | None = None
-            if config.reasoning_parser:
-                try:
-                    parser = get_parser(config.reasoning_parser)
-                except UnknownReasoningParserError as exc:
-                    raise ConfigError(f"model {config.id}: {exc}") from None
-            served = ServedModel(config=config, engine=create_engine(engine, config, server), parser=parser)
-            self._models.append(served)
+            self._register(config)
+
+    def _register(self, config: ModelConfig) -> ServedModel:
+        taken = [name for name in config.names if name in self._by_name]
+        if taken:
+            raise ConfigError(f"model name {taken[0]!r} is served already")
+        parser: type[ReasoningParser] | None = None
+        if config.reasoning_parser:
+            try:
+                parser = get_parser(config.reasoning_parser)
+            except UnknownReasoningParserError as exc:
+                raise ConfigError(f"model {config.id}: {exc}") from None
+        served = ServedModel(
+            config=config, engine=create_engine(self._engine, config, self._server), parser=parser
+        )
+        self._models.append(served)
+        for name in config.names:
+            self._by_name[name] = served
+        return served
+
+    async def add(self, config: ModelConfig) -> ServedModel:
+        """Serve one more model while running (``POST /admin/models``); it answers once loaded."""
+        served = self._register(config)
+        try:
+            await served.engine.start()
+        except BaseException:
+            self._models.remove(served)
             for name in config.names:
-                self._by_name[name] = served
+                self._by_name.pop(name, None)
+            raise
+        served.ready = True
+        return served
 
     async def start(self) -> None:
         for served in self._models:

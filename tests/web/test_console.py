@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 from prometheus_client.parser import text_string_to_metric_families
 
+from deepfort.catalog import embedded_model_path
 from tests.helpers import wait_until
 from tests.web.conftest import Console, sign_in
 
@@ -263,6 +264,14 @@ def test_admin_status_and_models(page: Page, console: Console) -> None:
     models = page.get_by_role("tabpanel")
     expect(models.get_by_role("row", name=re.compile("^smollm2-135m"))).to_contain_text("ready")
     expect(models.get_by_role("row", name=re.compile("^smol-r1"))).to_contain_text("deepseek_r1")
+    # Add a GGUF path: served at once, listed as ready.
+    models.get_by_label("GGUF path on the server").fill(str(embedded_model_path()))
+    models.get_by_label("Model id (default: the file name)").fill("console-added")
+    models.get_by_role("button", name="Add a model").click()
+    expect(models.get_by_role("status")).to_have_text(
+        "Model “console-added” added and ready.", timeout=60_000
+    )
+    expect(models.get_by_role("row", name=re.compile("^console-added"))).to_contain_text("ready")
 
 
 def test_a_user_key_sees_no_admin(page: Page, console: Console) -> None:

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "react";
+import { type FormEvent, useCallback, useEffect, useState } from "react";
 import type { Api } from "../api/client";
 import type { ModelCard, Stats } from "../api/types";
 import { useI18n, type Translate } from "../i18n";
@@ -34,6 +34,51 @@ function statusOf(row: Row, stats: Stats | null, t: Translate): { text: string; 
     text: `${t("models.ready")} · ${t("models.slotsBusy", { running: engine.running, slots: engine.slots, waiting: engine.waiting })}`,
     ok: true,
   };
+}
+
+function AddModelForm({ api, onAdded, onSignIn }: { api: Api; onAdded: () => void; onSignIn: () => void }) {
+  const { t } = useI18n();
+  const [path, setPath] = useState("");
+  const [id, setId] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [done, setDone] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    setDone(null);
+    try {
+      const added = await api.json<{ id: string }>("POST", "/admin/models", { path: path.trim(), id: id.trim() || null });
+      setDone(added.id);
+      setPath("");
+      setId("");
+      onAdded();
+    } catch (caught) {
+      setError(caught);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form className="panel add-model" aria-labelledby="add-model-heading" onSubmit={(event) => void submit(event)}>
+      <h3 id="add-model-heading">{t("models.add")}</h3>
+      <p className="muted small">{t("models.addHint")}</p>
+      <label>
+        {t("models.path")}
+        <input value={path} onChange={(event) => setPath(event.target.value)} required placeholder="/models/model.gguf" />
+      </label>
+      <label>
+        {t("models.newId")}
+        <input value={id} onChange={(event) => setId(event.target.value)} />
+      </label>
+      <button type="submit" disabled={busy || !path.trim()}>
+        {busy ? t("models.adding") : t("models.add")}
+      </button>
+      {done !== null && <p role="status">{t("models.added", { id: done })}</p>}
+      {error !== null && <ErrorNotice error={error} onSignIn={onSignIn} />}
+    </form>
+  );
 }
 
 export function ModelsPanel({ api, onSignIn }: { api: Api; onSignIn: () => void }) {
@@ -94,7 +139,7 @@ export function ModelsPanel({ api, onSignIn }: { api: Api; onSignIn: () => void 
           </table>
         </div>
       )}
-      <p className="muted small">{t("models.addHint")}</p>
+      <AddModelForm api={api} onAdded={() => void load()} onSignIn={onSignIn} />
     </section>
   );
 }

@@ -191,7 +191,12 @@ export const en = {
   "models.slotsBusy": "{running}/{slots} slots busy, {waiting} waiting",
   "models.center": "center {target}: {health}",
   "models.router": "routes to the edge model or a center",
-  "models.addHint": "To add a GGUF model, run “deepfort models add /path/to/model.gguf” on the server, then restart deepfort serve.",
+  "models.addHint": "Add a GGUF file that is on the server: it is served at once and kept for restarts (like “deepfort models add”).",
+  "models.add": "Add a model",
+  "models.path": "GGUF path on the server",
+  "models.newId": "Model id (default: the file name)",
+  "models.adding": "Loading…",
+  "models.added": "Model “{id}” added and ready.",
 };
 
 export type Messages = typeof en;

@@ -192,5 +192,10 @@ export const zhCN: Messages = {
   "models.slotsBusy": "{running}/{slots} 个槽位忙，{waiting} 个排队",
   "models.center": "中心 {target}：{health}",
   "models.router": "路由到边缘模型或中心节点",
-  "models.addHint": "添加 GGUF 模型：在服务器上运行“deepfort models add /path/to/model.gguf”，然后重启 deepfort serve。",
+  "models.addHint": "添加服务器上的 GGUF 文件：立即开始服务，重启后仍保留（同“deepfort models add”）。",
+  "models.add": "添加模型",
+  "models.path": "服务器上的 GGUF 路径",
+  "models.newId": "模型 ID（默认：文件名）",
+  "models.adding": "加载中…",
+  "models.added": "模型“{id}”已添加并就绪。",
 };
