@@ -61,6 +61,15 @@ tools:
 		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && \
 		$$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+	@# espeak-ng narrates the AIGC workflows' tts node; WenQuanYi Micro Hei renders CJK on storyboard cards.
+	@command -v espeak-ng >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO apt-get install -y -qq --no-install-recommends espeak-ng; }
+	@[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || { \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO apt-get install -y -qq --no-install-recommends fonts-wqy-microhei; }
 
 pytest: install-dev tools web
 	$(BIN)/pytest -q

@@ -21,6 +21,7 @@ from deepfort.cli import (
     models,
     route,
     serve,
+    workflow,
 )
 
 app = typer.Typer(
@@ -42,6 +43,7 @@ app.add_typer(evaluate.app, name="eval")
 app.command("export")(export.export)
 app.add_typer(logs.app, name="logs")
 app.command("doctor")(doctor.doctor)
+app.add_typer(workflow.app, name="workflow")
 
 
 @app.command("version")

@@ -10,6 +10,11 @@ from collections.abc import Iterator
 
 import grpc
 
+from deepfort.aigc.runs import RunService
+from deepfort.aigc.runs.artefacts import ArtefactStore, NodeArtefacts
+from deepfort.aigc.workflow import default_registry
+from deepfort.aigc.workflow.nodes.llm import ServingChat
+from deepfort.aigc.workflow.nodes.media import MediaServices, register_media_nodes
 from deepfort.cluster.client import RemoteEngine
 from deepfort.cluster.keys import load_keyring, node_secret
 from deepfort.cluster.server import ClusterService, start_grpc_server
@@ -98,6 +103,14 @@ class Node:
             guards=Guards(settings.guard),
         )
         self.chat = ChatService(self.context)
+        # Workflow nodes reach the models through this node's chat service (local, routed or center).
+        registry = default_registry()
+        media = MediaServices(
+            artefacts=NodeArtefacts(ArtefactStore(self.store, settings.data_dir / "artefacts")),
+            chat=ServingChat(self.chat, default_model=settings.routing.default_model),
+        )
+        register_media_nodes(registry, media)
+        self.runs = RunService(self.store, settings.data_dir, registry=registry)
         self._tasks: list[asyncio.Task[None]] = []
         self._metrics_server: MetricsServer | None = None
         self.completions = CompletionService(self.context)
@@ -114,6 +127,7 @@ class Node:
         await self.auth.refresh()
         await self.accuracy.reload()
         await self.centers.start()
+        await self.runs.start()
         port = self.settings.observability.metrics_port
         if port is not None:
             self._metrics_server = start_metrics_server(self.metrics, port, self.settings.server.host)
@@ -148,6 +162,7 @@ class Node:
         await self.centers.close()
         await self.pool.close()
         await self.auth.counters.close()
+        await self.runs.close()
         await self.context.guards.close()
         self.store.close()
 

@@ -179,3 +179,68 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(128))
     hash: Mapped[str] = mapped_column(String(128))
+
+
+class WorkflowRecord(Base):
+    """A published workflow version: immutable; changed content under the same name is version + 1."""
+
+    __tablename__ = "workflows"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    canonical: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WorkflowRun(Base):
+    """One run of one workflow version. ``idempotency_key`` is unique per owner (``key_id``)."""
+
+    __tablename__ = "workflow_runs"
+    __table_args__ = (
+        UniqueConstraint("key_id", "idempotency_key"),
+        CheckConstraint(
+            "status IN ('running', 'succeeded', 'failed', 'cancelled', 'timed_out')", name="status"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    key_id: Mapped[str] = mapped_column(String(64), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    inputs: Mapped[Any] = mapped_column(JSON)
+    outputs: Mapped[Any | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class WorkflowRunEvent(Base):
+    """A run's events in order, as the executor emitted them (``seq`` from 1)."""
+
+    __tablename__ = "workflow_run_events"
+    __table_args__ = (UniqueConstraint("run_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("workflow_runs.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(32))
+    body: Mapped[Any] = mapped_column(JSON)
+
+
+class Artefact(Base):
+    """A file a run produced, kept on disk under data_dir/artefacts by its sha256 (the id)."""
+
+    __tablename__ = "artefacts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    mime: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigInteger)
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("workflow_runs.id"), index=True)
+    node_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

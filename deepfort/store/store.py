@@ -17,9 +17,12 @@ from deepfort.store.feedback import FeedbackMethods
 from deepfort.store.migrate import upgrade
 from deepfort.store.records import RecordMethods
 from deepfort.store.rotation import RotationMethods
+from deepfort.store.workflows import WorkflowMethods
 
 
-class Store(ApiKeyMethods, ConversationMethods, FeedbackMethods, RecordMethods, RotationMethods):
+class Store(
+    ApiKeyMethods, ConversationMethods, FeedbackMethods, RecordMethods, RotationMethods, WorkflowMethods
+):
     """One database, its schema brought up to date on :meth:`open`, and the master keyring that wraps
     its data keys."""
 

@@ -1,0 +1,78 @@
+"""Artefact files on disk by sha256 (``<root>/<first two hex>/<sha256>``), with a store record each."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from deepfort.store import Store
+from deepfort.store.workflows import ArtefactRow
+
+CHUNK = 1 << 20
+
+
+class ArtefactStore:
+    def __init__(self, store: Store, root: Path) -> None:
+        self.store = store
+        self.root = root
+
+    def path_of(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256
+
+    def put_bytes(
+        self, data: bytes, mime: str, *, run_id: str | None = None, node_id: str | None = None
+    ) -> ArtefactRow:
+        sha256 = hashlib.sha256(data).hexdigest()
+        target = self.path_of(sha256)
+        if not target.exists():
+            self._write(target, lambda out: out.write(data))
+        return self.store.add_artefact(sha256, str(target), mime, len(data), run_id, node_id)
+
+    def put_file(
+        self, source: Path, mime: str, *, run_id: str | None = None, node_id: str | None = None
+    ) -> ArtefactRow:
+        """Copy ``source`` in (the original stays where it is)."""
+        digest = hashlib.sha256()
+        with source.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+        sha256 = digest.hexdigest()
+        target = self.path_of(sha256)
+        if not target.exists():
+            with source.open("rb") as f:
+                self._write(target, lambda out: shutil.copyfileobj(f, out, CHUNK))
+        return self.store.add_artefact(sha256, str(target), mime, source.stat().st_size, run_id, node_id)
+
+    def get(self, sha256: str) -> tuple[ArtefactRow, Path] | None:
+        """The record and the file, or None when either is missing."""
+        row = self.store.get_artefact(sha256)
+        if row is None:
+            return None
+        path = Path(row.path)
+        return (row, path) if path.is_file() else None
+
+    def _write(self, target: Path, fill: object) -> None:
+        # Written to a temporary name and renamed, so a reader never sees half a file.
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                fill(out)  # type: ignore[operator]
+            os.replace(temp, target)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+
+class NodeArtefacts:
+    """The media nodes' view of the artefact store: ``put(bytes, mime) -> (id, path)``."""
+
+    def __init__(self, artefacts: ArtefactStore) -> None:
+        self.artefacts = artefacts
+
+    def put(self, data: bytes, mime: str) -> tuple[str, Path]:
+        row = self.artefacts.put_bytes(data, mime)
+        return row.id, Path(row.path)
