@@ -79,8 +79,10 @@ class _Lines:
 
 
 def _compose(text: str) -> tuple[Any, _Lines]:
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        # The reader already refuses control characters here, before any parsing.
+        loader = yaml.SafeLoader(text)
         root = loader.get_single_node()
         lines = _Lines()
         return (lines.plain(root, loader) if root is not None else None), lines
@@ -89,7 +91,8 @@ def _compose(text: str) -> tuple[Any, _Lines]:
         line = mark.line + 1 if mark is not None else 0
         raise WorkflowValidationError([Problem(line, None, f"not valid YAML/JSON: {exc}")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 class _Parser:
