@@ -30,7 +30,7 @@ from deepfort.routing.router import Plan
 from deepfort.security.keys import LOCAL, ApiKey
 from deepfort.serving.chunks import ChunkWriter, choice_chunk, text_delta
 from deepfort.serving.context import ServingContext
-from deepfort.serving.guarding import OutputFilter, Screened
+from deepfort.serving.guarding import OutputFilter, Screened, merge_hits
 from deepfort.serving.params import (
     sampling_params,
     stop_list,
@@ -167,12 +167,7 @@ class ChatRun:
         return out
 
     def moderation_hits(self) -> dict[str, int]:
-        hits: dict[str, int] = {}
-        for choice in self.choices:
-            if choice.output is not None:
-                for category, count in choice.output.hits.items():
-                    hits[category] = hits.get(category, 0) + count
-        return hits
+        return merge_hits(choice.output for choice in self.choices)
 
     def finish_reasons(self) -> list[str | None]:
         return [choice.finish_reason for choice in self.choices]

@@ -19,7 +19,7 @@ from deepfort.reasoning import ReasoningDelta
 from deepfort.routing.router import AUTO
 from deepfort.security.keys import LOCAL, ApiKey
 from deepfort.serving.context import ServingContext
-from deepfort.serving.guarding import OutputFilter, ScreenedTexts
+from deepfort.serving.guarding import OutputFilter, ScreenedTexts, merge_hits
 from deepfort.serving.params import sampling_params, stop_list, structured_output
 from deepfort.serving.streams import merge, open_generations
 from deepfort.serving.timing import Timing
@@ -104,12 +104,7 @@ class CompletionRun:
         return text
 
     def moderation_hits(self) -> dict[str, int]:
-        hits: dict[str, int] = {}
-        for output in self.outputs:
-            if output is not None:
-                for category, count in output.hits.items():
-                    hits[category] = hits.get(category, 0) + count
-        return hits
+        return merge_hits(self.outputs)
 
     async def close(self) -> None:
         for gen in self.gens:

@@ -10,6 +10,7 @@ still caught). A ``stop`` verdict ends that choice with ``finish_reason: "conten
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
@@ -83,6 +84,15 @@ class OutputFilter:
         self.hits.update(hits_r + hits_c)
         self.stopped = stop_r or stop_c
         return ReasoningDelta(reasoning=reasoning, content=content)
+
+
+def merge_hits(outputs: Iterable[OutputFilter | None]) -> dict[str, int]:
+    """Moderation hits of every choice of a run, by category."""
+    hits: Counter[str] = Counter()
+    for output in outputs:
+        if output is not None:
+            hits.update(output.hits)
+    return dict(hits)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from deepfort.engines.messages import MessageEvent, MessageStream
 from deepfort.reasoning import ReasoningDelta
 from deepfort.routing.route import Route
 from deepfort.serving.chunks import ChunkWriter, choice_chunk, text_delta
-from deepfort.serving.guarding import OutputFilter, Screened
+from deepfort.serving.guarding import OutputFilter, Screened, merge_hits
 from deepfort.serving.timing import Timing
 
 
@@ -86,12 +86,7 @@ class RemoteChatRun:
         return out.content, out.reasoning, event.finish_reason
 
     def moderation_hits(self) -> dict[str, int]:
-        hits: dict[str, int] = {}
-        for output in self.outputs:
-            if output is not None:
-                for category, count in output.hits.items():
-                    hits[category] = hits.get(category, 0) + count
-        return hits
+        return merge_hits(self.outputs)
 
     def finish_reasons(self) -> list[str | None]:
         return [self.finish.get(index) for index in range(self.request.n)]
