@@ -16,6 +16,7 @@ from deepfort.api.protocol import ChatCompletionRequest, Usage
 from deepfort.errors import NotFoundError, SensitiveInputError
 from deepfort.routing.route import Route
 from deepfort.serving.chat import ChatRun
+from deepfort.serving.guarding import Screened, ScreenedTexts
 from deepfort.serving.params import template_messages
 from deepfort.serving.remote import RemoteChatRun
 from deepfort.serving.timing import Timing
@@ -49,40 +50,14 @@ class Keeper:
             raise NotFoundError(f"no conversation {wanted!r}", param="conversation_id")
         self.conversation_id = wanted
 
-    async def refused(self, exc: SensitiveInputError) -> None:
-        detail = {"policy": "block", "refused": exc.message, "request_id": request_id(self.request)}
-        await asyncio.to_thread(
-            node(self.request).audit.append, principal(self.request).key_id, "guard.pii", detail
-        )
-
-    async def audit_input(self, run: ChatRun | RemoteChatRun) -> None:
-        screened = run.screened
-        for kind, count in screened.pii.found.items() if screened is not None else ():
-            node(self.request).metrics.guard_hit(f"pii:{kind}", count)
-        if screened is not None and screened.pii.found:
-            detail = {
-                "policy": screened.policy,
-                "kinds": dict(screened.pii.found),
-                "request_id": request_id(self.request),
-            }
-            await asyncio.to_thread(
-                node(self.request).audit.append, principal(self.request).key_id, "guard.pii", detail
-            )
-
     async def finish(self, run: ChatRun | RemoteChatRun, usage: Usage) -> None:
-        caller = principal(self.request)
         services = node(self.request)
         finish = run.finish_reasons()[0] if run.finish_reasons() else None
         route = run.route
         observe(self.request, run.timing, self.started, usage, run.request.model, route, finish)
         if route is not None:
             services.metrics.routed(tier=route.tier, reason=route_class(route))
-        hits = run.moderation_hits()
-        for category, count in hits.items():
-            services.metrics.guard_hit(f"moderation:{category}", count)
-        if hits:
-            detail = {"categories": hits, "request_id": request_id(self.request)}
-            await asyncio.to_thread(services.audit.append, caller.key_id, "guard.moderation", detail)
+        await guard_moderation(self.request, run.moderation_hits())
         content, reasoning = run.answer(0)
         if self.conversation_id is not None:
             await asyncio.to_thread(
@@ -177,6 +152,29 @@ async def audit(request: Request, action: str, detail: dict[str, object]) -> Non
     """An audit entry for the caller of ``request`` (details never carry the values found)."""
     entry = {**detail, "request_id": request_id(request)}
     await asyncio.to_thread(node(request).audit.append, principal(request).key_id, action, entry)
+
+
+async def guard_refusal(request: Request, exc: SensitiveInputError) -> None:
+    """Personal data refused under the ``block`` policy: audited (the message names kinds only)."""
+    await audit(request, "guard.pii", {"policy": "block", "refused": exc.message})
+
+
+async def guard_input(request: Request, screened: Screened | ScreenedTexts | None) -> None:
+    """Personal data found (and masked or allowed): counted and audited as kinds and counts."""
+    if screened is None or not screened.pii.found:
+        return
+    for kind, count in screened.pii.found.items():
+        node(request).metrics.guard_hit(f"pii:{kind}", count)
+    await audit(request, "guard.pii", {"policy": screened.policy, "kinds": dict(screened.pii.found)})
+
+
+async def guard_moderation(request: Request, hits: dict[str, int]) -> None:
+    """Moderation hits of a finished answer: counted and audited by category."""
+    if not hits:
+        return
+    for category, count in hits.items():
+        node(request).metrics.guard_hit(f"moderation:{category}", count)
+    await audit(request, "guard.moderation", {"categories": hits})
 
 
 def _user_texts(body: ChatCompletionRequest) -> list[str]:

@@ -204,3 +204,10 @@ def test_completions_are_guarded_too(stopping: Server) -> None:
     assert reply["choices"][0]["text"].startswith(f"Call me at {PHONE}.")
     entry = [e for e in audit_actions(stopping) if e["action"] == "guard.pii"][-1]
     assert entry["detail"]["kinds"] == {"phone": 1}  # type: ignore[index]
+
+
+def test_feedback_on_a_text_completion(stopping: Server) -> None:
+    body = {"model": "smollm2-135m", "max_tokens": 3, "prompt": "Once upon a time"}
+    completion = httpx.post(f"{stopping.v1}/completions", json=body, timeout=60).json()
+    verdict = {"response_id": completion["id"], "rating": "up"}
+    assert httpx.post(f"{stopping.v1}/feedback", json=verdict, timeout=30).status_code == 201

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from deepfort.api.auth import admit, principal
 from deepfort.api.deps import chat_service, request_id
 from deepfort.api.protocol import ChatCompletion, ChatCompletionRequest, ErrorResponse, Usage
-from deepfort.api.records import CONVERSATION_HEADER, Keeper
+from deepfort.api.records import CONVERSATION_HEADER, Keeper, guard_input, guard_refusal
 from deepfort.api.streaming import respond
 from deepfort.errors import SensitiveInputError
 from deepfort.routing.route import ROUTE_HEADER
@@ -34,9 +34,9 @@ async def create_chat_completion(body: ChatCompletionRequest, request: Request) 
     try:
         run = await chat_service(request).start(body, request_id(request), principal(request))
     except SensitiveInputError as exc:
-        await keeper.refused(exc)
+        await guard_refusal(request, exc)
         raise
-    await keeper.audit_input(run)
+    await guard_input(request, run.screened)
     run.conversation_id = keeper.conversation_id
 
     async def finished(usage: Usage) -> None:

@@ -11,7 +11,7 @@ from deepfort.api.auth import admit, principal
 from deepfort.api.deps import completion_service, request_id
 from deepfort.api.openai.chat import ERRORS
 from deepfort.api.protocol import Completion, CompletionRequest, Usage
-from deepfort.api.records import audit, observe
+from deepfort.api.records import guard_input, guard_moderation, guard_refusal, keep_record, observe
 from deepfort.api.streaming import respond
 from deepfort.errors import SensitiveInputError
 
@@ -25,26 +25,15 @@ async def create_completion(body: CompletionRequest, request: Request) -> Respon
     try:
         run = await completion_service(request).start(body, request_id(request), principal(request))
     except SensitiveInputError as exc:
-        await audit(request, "guard.pii", {"policy": "block", "refused": exc.message})
+        await guard_refusal(request, exc)
         raise
-    if run.screened is not None and run.screened.pii.found:
-        await audit(
-            request, "guard.pii", {"policy": run.screened.policy, "kinds": dict(run.screened.pii.found)}
-        )
+    await guard_input(request, run.screened)
 
     async def finished(usage: Usage) -> None:
         await charge(usage)
-        observe(
-            request,
-            run.timing,
-            started,
-            usage,
-            run.request.model,
-            None,
-            run.finish[0] if run.finish else None,
-        )
-        hits = run.moderation_hits()
-        if hits:
-            await audit(request, "guard.moderation", {"categories": hits})
+        finish = run.finish[0] if run.finish else None
+        observe(request, run.timing, started, usage, run.request.model, None, finish)
+        await keep_record(request, run.request.model, None, usage, finish, started)
+        await guard_moderation(request, run.moderation_hits())
 
     return await respond(request, run, stream=body.stream, finished=finished)
