@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +23,6 @@ from deepfort.errors import (
     RateLimitError,
 )
 from deepfort.security.audit import AuditLog
-from deepfort.security.crypto import hmac_sm3
 from deepfort.security.keys import (
     LOCAL,
     ApiKey,
@@ -32,6 +30,7 @@ from deepfort.security.keys import (
     Limit,
     Role,
     bearer,
+    hash_secret,
     new_secret,
     parse_token,
     require_active,
@@ -142,13 +141,13 @@ class KeyManager:
             if not secret_matches(secret, existing.salt, existing.secret_hash):
                 raise InvalidRequestError(f"another key with id {key_id} exists", param="key")
             return to_key(existing)
-        salt = secrets.token_bytes(16)
+        salt, secret_hash = hash_secret(secret)
         self.store.add_api_key(
             key_id=key_id,
             name=name.strip() or "imported",
             role=role,
             salt=salt,
-            secret_hash=hmac_sm3(salt, secret.encode()),
+            secret_hash=secret_hash,
             rate=limits.get("rate"),
             tokens=limits.get("tokens"),
             models=limits.get("models"),

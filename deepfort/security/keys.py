@@ -120,11 +120,17 @@ class NewSecret:
     secret_hash: bytes
 
 
+def hash_secret(secret: str) -> tuple[bytes, bytes]:
+    """A fresh salt and ``HMAC-SM3(salt, secret)``: all that is stored of a key."""
+    salt = secrets.token_bytes(16)
+    return salt, hmac_sm3(salt, secret.encode())
+
+
 def new_secret() -> NewSecret:
     key_id = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(8))
     secret = secrets.token_urlsafe(32)
-    salt = secrets.token_bytes(16)
-    return NewSecret(f"df-{key_id}-{secret}", key_id, salt, hmac_sm3(salt, secret.encode()))
+    salt, secret_hash = hash_secret(secret)
+    return NewSecret(f"df-{key_id}-{secret}", key_id, salt, secret_hash)
 
 
 def parse_token(token: str) -> tuple[str, str] | None:
