@@ -159,17 +159,29 @@ class ClusterService(pb_grpc.DeepfortServicer):
         screened = self.chat.screen(request)
         return await self.chat.start_local(screened.request, request_id, screened=screened)
 
+    async def _unary(
+        self,
+        request: pb.Envelope,
+        context: grpc.aio.ServicerContext[pb.Envelope, pb.Envelope],
+        method: str,
+        into: type[M],
+    ) -> str:
+        """Admit and open a unary call; its request id. A refused call is aborted (this raises)."""
+        try:
+            request_id = self._admit(context, method)
+            self._open(request, method, request_id, into)
+        except Refused as refused:
+            await self._refuse(context, method, refused)
+            raise AssertionError("abort returned") from None
+        return request_id
+
     async def Health(
         self, request: pb.Envelope, context: grpc.aio.ServicerContext[pb.Envelope, pb.Envelope]
     ) -> pb.Envelope:
-        try:
-            request_id = self._admit(context, "Health")
-            self._open(request, "Health", request_id, pb.HealthRequest)
-        except Refused as refused:
-            await self._refuse(context, "Health", refused)
-            raise AssertionError("abort returned") from None
-        running = sum(m.engine.stats().running for m in self.pool)
-        waiting = sum(m.engine.stats().waiting for m in self.pool)
+        request_id = await self._unary(request, context, "Health", pb.HealthRequest)
+        stats = [m.engine.stats() for m in self.pool]
+        running = sum(s.running for s in stats)
+        waiting = sum(s.waiting for s in stats)
         reply = pb.HealthReply(
             status="ok" if self.pool.ready else "loading", node=self.node, running=running, waiting=waiting
         )
@@ -178,12 +190,7 @@ class ClusterService(pb_grpc.DeepfortServicer):
     async def ListModels(
         self, request: pb.Envelope, context: grpc.aio.ServicerContext[pb.Envelope, pb.Envelope]
     ) -> pb.Envelope:
-        try:
-            request_id = self._admit(context, "ListModels")
-            self._open(request, "ListModels", request_id, pb.ListModelsRequest)
-        except Refused as refused:
-            await self._refuse(context, "ListModels", refused)
-            raise AssertionError("abort returned") from None
+        request_id = await self._unary(request, context, "ListModels", pb.ListModelsRequest)
         models = [
             pb.ModelInfo(id=m.id, aliases=m.config.aliases, reasoning=m.parser is not None, ready=m.ready)
             for m in self.pool
