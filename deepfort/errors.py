@@ -13,12 +13,13 @@ the message text.
     ├── AuthenticationError            401 invalid_request_error code=invalid_api_key
     ├── PermissionDeniedError          403 permission_error      role or model not allowed for the key
     ├── NotFoundError                  404 invalid_request_error code=not_found  (conversations, ...)
-    ├── RateLimitError                 429 rate_limit_exceeded   (carries retry_after seconds)
     ├── ModelNotFoundError             404 invalid_request_error code=model_not_found
-    ├── ServiceUnavailableError        503 service_unavailable   (carries retry_after seconds)
-    │   ├── QueueFullError             503 ... code=queue_full
-    │   ├── ModelNotReadyError         503 ... code=model_not_ready
-    │   └── CenterUnavailableError     503 ... code=center_unavailable  a center is unreachable or failed
+    ├── RetryLaterError                (carries retry_after seconds, sent as Retry-After)
+    │   ├── RateLimitError             429 rate_limit_exceeded
+    │   └── ServiceUnavailableError    503 service_unavailable
+    │       ├── QueueFullError         503 ... code=queue_full
+    │       ├── ModelNotReadyError     503 ... code=model_not_ready
+    │       └── CenterUnavailableError 503 ... code=center_unavailable  a center is unreachable or failed
     ├── EngineError                    500 server_error          the engine failed while generating
     │   └── UpstreamError              502 upstream_error        a center answered with nonsense or a fault
     └── CryptoError                    500 server_error          a key or keyring cannot be used
@@ -99,31 +100,14 @@ class NotFoundError(DeepfortError):
     default_code = "not_found"
 
 
-class RateLimitError(DeepfortError):
-    """A key's request rate or token quota is used up until ``retry_after`` seconds from now."""
-
-    status_code = 429
-    error_type = "rate_limit_exceeded"
-    default_code = "rate_limit_exceeded"
-
-    def __init__(
-        self, message: str, *, retry_after: int = 1, param: str | None = None, code: str | None = None
-    ) -> None:
-        super().__init__(message, param=param, code=code)
-        self.retry_after = retry_after
-
-
 class ModelNotFoundError(DeepfortError):
     status_code = 404
     error_type = "invalid_request_error"
     default_code = "model_not_found"
 
 
-class ServiceUnavailableError(DeepfortError):
-    """Temporarily unable to serve; the client should retry after ``retry_after`` seconds."""
-
-    status_code = 503
-    error_type = "service_unavailable"
+class RetryLaterError(DeepfortError):
+    """The client may try again after ``retry_after`` seconds (the Retry-After header)."""
 
     def __init__(
         self,
@@ -135,6 +119,21 @@ class ServiceUnavailableError(DeepfortError):
     ) -> None:
         super().__init__(message, param=param, code=code)
         self.retry_after = retry_after
+
+
+class RateLimitError(RetryLaterError):
+    """A key's request rate or token quota is used up until ``retry_after`` seconds from now."""
+
+    status_code = 429
+    error_type = "rate_limit_exceeded"
+    default_code = "rate_limit_exceeded"
+
+
+class ServiceUnavailableError(RetryLaterError):
+    """Temporarily unable to serve; the client should retry after ``retry_after`` seconds."""
+
+    status_code = 503
+    error_type = "service_unavailable"
 
 
 class QueueFullError(ServiceUnavailableError):

@@ -13,8 +13,7 @@ from deepfort.errors import (
     AuthenticationError,
     DeepfortError,
     InvalidRequestError,
-    RateLimitError,
-    ServiceUnavailableError,
+    RetryLaterError,
 )
 
 log = logging.getLogger(__name__)
@@ -22,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def error_response(error: DeepfortError) -> JSONResponse:
     headers = {}
-    if isinstance(error, ServiceUnavailableError | RateLimitError):
+    if isinstance(error, RetryLaterError):
         headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, AuthenticationError):
         headers["WWW-Authenticate"] = "Bearer"
