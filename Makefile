@@ -11,6 +11,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# llama-cpp-python compiles llama.cpp from source. GGML_NATIVE=OFF builds for a baseline x86-64 (AVX2, FMA,
+# F16C) instead of -march=native: some of our machines report AMX or AVX-512 in /proc/cpuinfo that their
+# kernel does not let a process use (SIGILL at the first large batch), and pip's cache would hand a native
+# wheel to a machine with another CPU. The same flag as deploy/Dockerfile.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+
 # Reinstall only when the project's dependency list changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .

@@ -286,6 +286,35 @@ class ObservabilitySettings(BaseModel):
     alert_interval_s: float = Field(default=15.0, gt=0, description="Built-in evaluator: sampling interval.")
 
 
+class WorkflowSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    recovery: Literal["resume", "fail"] = Field(
+        default="resume",
+        description="A run a crash left running: resume it from its finished nodes (the interrupted node "
+        "runs again), or mark it failed.",
+    )
+    max_resumes: int = Field(
+        default=2, ge=0, description="Resume a run at most this often; after that it is marked failed."
+    )
+    lease_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A server renews its runs' heartbeat every third of this; another server sharing the "
+        "database adopts a run whose heartbeat is older.",
+    )
+    max_concurrency: int = Field(default=4, ge=1, description="Nodes running at once, across all runs.")
+    heavy_concurrency: int = Field(
+        default=1, ge=1, description="Heavy nodes (image, tts, video) running at once, across all runs."
+    )
+    step_limit: int = Field(default=1000, ge=1, description="Node attempts per run, iterate bodies included.")
+    deadline_s: float | None = Field(default=None, gt=0, description="Wall time of one run (none: no limit).")
+    http_allowed_hosts: list[str] = Field(
+        default_factory=list, description="Hosts the `http` node may call; empty keeps it off."
+    )
+    http_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one `http` node request.")
+
+
 class Settings(BaseSettings):
     """Everything deepfort reads at start-up."""
 
@@ -311,6 +340,7 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     guard: GuardSettings = Field(default_factory=GuardSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    workflows: WorkflowSettings = Field(default_factory=WorkflowSettings)
     models: list[ModelConfig] = Field(
         default_factory=list,
         description="Models to serve; empty means the embedded model plus those added with `models add`.",

@@ -117,7 +117,7 @@ async def _run_local(text: str, inputs: dict[str, Any], config: Path | None, sho
     service = node.runs
     try:
         await node.pool.start()
-        await service.start()
+        await service.start(adopt=False)  # heartbeat only: a one-off run adopts no server's runs
         workflow, _ = await service.publish(text)
         run, _ = await service.start_run(workflow.id, inputs, key_id="local")
         with _progress() as progress:
@@ -129,6 +129,7 @@ async def _run_local(text: str, inputs: dict[str, Any], config: Path | None, sho
         record["nodes"] = await service.node_outputs(run.id)
         return record
     finally:
+        await service.close(interrupt=False)  # Ctrl-C cancels the run
         await node.close()
 
 

@@ -108,9 +108,11 @@ class Node:
         media = MediaServices(
             artefacts=NodeArtefacts(ArtefactStore(self.store, settings.data_dir / "artefacts")),
             chat=ServingChat(self.chat, default_model=settings.routing.default_model),
+            http_allowed_hosts=frozenset(settings.workflows.http_allowed_hosts),
+            http_timeout_s=settings.workflows.http_timeout_s,
         )
         register_media_nodes(registry, media)
-        self.runs = RunService(self.store, settings.data_dir, registry=registry)
+        self.runs = RunService(self.store, settings.data_dir, registry=registry, settings=settings.workflows)
         self._tasks: list[asyncio.Task[None]] = []
         self._metrics_server: MetricsServer | None = None
         self.completions = CompletionService(self.context)

@@ -217,6 +217,10 @@ class WorkflowRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    owner: Mapped[str | None] = mapped_column(String(64))
+    """The server instance executing the run while it is `running` (see `aigc/runs/owner.py`)."""
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resumes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class WorkflowRunEvent(Base):

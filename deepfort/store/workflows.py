@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from deepfort.store.base import StoreCore
@@ -43,6 +43,9 @@ class RunRow:
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+    owner: str | None = None
+    heartbeat_at: datetime | None = None
+    resumes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,9 @@ def _run(row: WorkflowRun) -> RunRow:
         row.error,
         row.created_at,
         row.finished_at,
+        row.owner,
+        row.heartbeat_at,
+        row.resumes or 0,
     )
 
 
@@ -145,8 +151,10 @@ class WorkflowMethods(StoreCore):
         key_id: str,
         idempotency_key: str | None = None,
         run_id: str | None = None,
+        owner: str | None = None,
     ) -> tuple[RunRow, bool]:
-        """A new `running` run (and True), or the owner's run under the same idempotency key (and False)."""
+        """A new `running` run (and True), or the key's run under the same idempotency key (and False).
+        ``owner`` is the server instance that executes it."""
         if idempotency_key is not None:
             existing = self._idempotent_run(key_id, idempotency_key)
             if existing is not None:
@@ -160,6 +168,9 @@ class WorkflowMethods(StoreCore):
             status="running",
             inputs=inputs,
             created_at=self._clock(),
+            owner=owner,
+            heartbeat_at=self._clock(),
+            resumes=0,
         )
         try:
             with self._writing() as session:
@@ -200,6 +211,49 @@ class WorkflowMethods(StoreCore):
         with self._reading() as session:
             rows = session.scalars(select(WorkflowRun).where(WorkflowRun.status == "running")).all()
         return [_run(row) for row in rows]
+
+    def heartbeat_runs(self, owner: str) -> int:
+        """Renew the heartbeat of ``owner``'s running runs; returns how many."""
+        with self._writing() as session:
+            result = session.execute(
+                update(WorkflowRun)
+                .where(WorkflowRun.status == "running", WorkflowRun.owner == owner)
+                .values(heartbeat_at=self._clock())
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def orphaned_runs(self, owner: str, stale_before: datetime, *, own: bool) -> list[RunRow]:
+        """Running runs nobody keeps alive: no owner, or a heartbeat older than ``stale_before``; with
+        ``own`` also every run ``owner`` holds (a restarted instance's runs from before its crash)."""
+        orphaned = or_(
+            WorkflowRun.owner.is_(None),
+            WorkflowRun.heartbeat_at.is_(None),
+            WorkflowRun.heartbeat_at < stale_before,
+        )
+        if own:
+            orphaned = or_(orphaned, WorkflowRun.owner == owner)
+        query = select(WorkflowRun).where(WorkflowRun.status == "running", orphaned)
+        with self._reading() as session:
+            rows = session.scalars(query.order_by(WorkflowRun.created_at)).all()
+        return [_run(row) for row in rows]
+
+    def claim_run(self, run: RunRow, owner: str) -> RunRow | None:
+        """Take over an orphaned run for ``owner`` and count a resume; None when it finished meanwhile or
+        another instance claimed it first (its owner is no longer the one ``run`` saw)."""
+        with self._writing() as session:
+            result = session.execute(
+                update(WorkflowRun)
+                .where(
+                    WorkflowRun.id == run.id,
+                    WorkflowRun.status == "running",
+                    WorkflowRun.owner.is_not_distinct_from(run.owner),
+                    WorkflowRun.resumes == run.resumes,
+                )
+                .values(owner=owner, heartbeat_at=self._clock(), resumes=run.resumes + 1)
+            )
+        if int(getattr(result, "rowcount", 0) or 0) != 1:
+            return None
+        return self.get_run(run.id)
 
     def append_run_events(self, run_id: str, events: Sequence[EventRow]) -> None:
         """Append events; a `run_finished` among them also sets the run's status, outputs and error."""

@@ -19,7 +19,7 @@ class DirArtefacts:
         self.root = root
         self.mimes: dict[str, str] = {}
 
-    def put(self, data: bytes, mime: str) -> tuple[str, Path]:
+    def put(self, data: bytes, mime: str, *, run_id: str, node_id: str) -> tuple[str, Path]:
         digest = hashlib.sha256(data).hexdigest()
         path = self.root / f"{digest}{EXTENSIONS.get(mime, '.bin')}"
         path.write_bytes(data)

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from deepfort.aigc.runs import RunService
+from deepfort.aigc.runs.artefacts import NodeArtefacts
 from deepfort.aigc.runs.service import INTERRUPTED
 from deepfort.aigc.workflow import WorkflowValidationError
+from deepfort.config import WorkflowSettings
 from deepfort.security.crypto import Keyring
 from deepfort.store import Store
-from deepfort.store.workflows import EventRow
+from tests.aigc.scripted import Script, registry_with
 
 CHAIN = """
 name: chain
@@ -95,35 +97,115 @@ def test_the_same_idempotency_key_gives_the_same_run(store: Store, tmp_path: Pat
         await service.wait(one.id)
         await service.wait(other.id)
         assert len(store.list_runs()) == 2
+        await service.close()
 
     arun(body)
 
 
-def test_a_run_left_running_is_failed_on_start_and_keeps_finished_outputs(
-    store: Store, tmp_path: Path
-) -> None:
-    workflow, _ = store.publish_workflow("chain", "d", "{}")
-    run, _ = store.create_run(workflow, {"text": "x"}, "alice")
-    store.append_run_events(
-        run.id,
-        [
-            EventRow(1, "run_started", {"seq": 1}),
-            EventRow(2, "node_output", {"seq": 2, "node_id": "a", "output": {"text": "A x"}}),
-        ],
+GATED = """
+name: gated
+inputs: {text: {type: string, default: x}}
+nodes:
+  - {id: a, type: script, params: {key: a, value: "A {{ inputs.text }}"}}
+  - {id: gate, type: script, params: {key: gate}}
+  - {id: b, type: script, params: {key: b, value: "{{ nodes.a.value }} B"}}
+edges: [a -> gate, gate -> b]
+outputs: {result: "{{ nodes.b.value }}"}
+"""
+
+
+def service_on(store: Store, data_dir: Path, script: Script, **settings: object) -> RunService:
+    return RunService(
+        store, data_dir, registry=registry_with(script), settings=WorkflowSettings.model_validate(settings)
     )
 
+
+async def interrupted_at_gate(store: Store, data_dir: Path, **settings: object) -> str:
+    """Start GATED on one service, then stop that service while `gate` runs, as a restart would."""
+    script = Script()
+    script.gate("gate")
+    first = service_on(store, data_dir, script, **settings)
+    await first.start()
+    workflow, _ = await first.publish(GATED)
+    run, _ = await first.start_run(workflow.id, {}, key_id="alice")
+    await script.started_event("gate").wait()
+    await first.close()
+    assert store.get_run(run.id).status == "running"  # type: ignore[union-attr]
+    return run.id
+
+
+def test_an_interrupted_run_resumes_from_its_finished_nodes(store: Store, tmp_path: Path) -> None:
     async def body() -> None:
-        service = RunService(store, tmp_path)
-        await service.start()
-        got = await service.get_run(run.id)
+        run_id = await interrupted_at_gate(store, tmp_path)
+        script = Script()
+        second = service_on(store, tmp_path, script)
+        await second.start()  # the same instance slot: its own run, adopted at once
+        final = await second.wait(run_id)
+        assert (final.status, final.outputs, final.resumes) == ("succeeded", {"result": "A x B"}, 1)
+        assert script.calls == {"gate": 1, "b": 1}  # `a` kept its output and did not run again
+        events = store.run_events(run_id)
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert [e.body["node_id"] for e in events if e.type == "node_started"] == ["a", "gate", "gate", "b"]
+        cut = next(e for e in events if e.type == "node_failed")
+        assert cut.body["node_id"] == "gate" and cut.body["interrupted"] and cut.body["error"] == INTERRUPTED
+        resumed = next(e for e in events if e.type == "run_resumed")
+        assert resumed.seq == cut.seq + 1 and resumed.body["restored"] == ["a"]
+        assert [e.type for e in events].count("run_finished") == 1
+        await second.close()
+
+    arun(body)
+
+
+def test_recovery_fail_marks_it_failed_and_keeps_finished_outputs(store: Store, tmp_path: Path) -> None:
+    async def body() -> None:
+        run_id = await interrupted_at_gate(store, tmp_path)
+        script = Script()
+        second = service_on(store, tmp_path, script, recovery="fail")
+        await second.start()
+        got = await second.get_run(run_id)
         assert (got.status, got.error) == ("failed", INTERRUPTED)
-        events = [e async for e in service.follow(run.id)]
-        assert [(e.seq, e.type) for e in events] == [
-            (1, "run_started"),
-            (2, "node_output"),
-            (3, "run_finished"),
-        ]
-        assert await service.node_outputs(run.id) == {"a": {"text": "A x"}}
+        assert await second.node_outputs(run_id) == {"a": {"value": "A x"}}
+        types = [e.type async for e in second.follow(run_id)]
+        assert types[-2:] == ["node_failed", "run_finished"] and not script.calls
+        await second.close()
+
+    arun(body)
+
+
+def test_a_run_is_resumed_at_most_max_resumes_times(store: Store, tmp_path: Path) -> None:
+    async def body() -> None:
+        run_id = await interrupted_at_gate(store, tmp_path, max_resumes=0)
+        second = service_on(store, tmp_path, Script(), max_resumes=0)
+        await second.start()
+        got = await second.get_run(run_id)
+        assert got.status == "failed" and got.error is not None and "after 0 resumes" in got.error
+        await second.close()
+
+    arun(body)
+
+
+def test_replicas_adopt_only_runs_whose_heartbeat_is_stale(store: Store, tmp_path: Path) -> None:
+    async def body() -> None:
+        script = Script()
+        script.gate("gate")
+        alive = RunService(store, tmp_path / "a", registry=registry_with(script), owner="replica-a")
+        await alive.start()
+        workflow, _ = await alive.publish(GATED)
+        run, _ = await alive.start_run(workflow.id, {}, key_id="alice")
+        await script.started_event("gate").wait()
+        patient = RunService(store, tmp_path / "b", registry=registry_with(Script()), owner="replica-b")
+        await patient.start()  # replica-a's heartbeat is fresh: its run is left alone
+        assert store.get_run(run.id).owner == "replica-a"  # type: ignore[union-attr]
+        await alive.close()  # replica-a goes away; its heartbeat ages
+        other = Script()
+        eager = service_on(store, tmp_path / "c", other, lease_s=0.001)
+        await asyncio.sleep(0.01)
+        assert await eager.adopt(own=False) == [run.id]
+        final = await eager.wait(run.id)
+        assert final.status == "succeeded" and final.owner == eager.owner and other.calls["a"] == 0
+        assert await patient.adopt(own=False) == []  # finished: nothing left to adopt
+        await patient.close()
+        await eager.close()
 
     arun(body)
 
@@ -136,4 +218,16 @@ def test_artefacts_are_kept_by_sha256(store: Store, tmp_path: Path) -> None:
     assert service.artefacts.put_file(source, "image/png") == row
     found = service.artefacts.get(row.id)
     assert found is not None and found[1].read_bytes() == b"frame"
-    assert found[1] == tmp_path / "artefacts" / row.id[:2] / row.id
+    assert found[1] == tmp_path / "artefacts" / row.id[:2] / f"{row.id}.png"
+
+
+def test_node_artefacts_name_their_run_and_node(store: Store, tmp_path: Path) -> None:
+    workflow, _ = store.publish_workflow("speak", "d", "{}")
+    run, _ = store.create_run(workflow, {}, "alice")
+    service = RunService(store, tmp_path)
+    artefact_id, path = NodeArtefacts(service.artefacts).put(
+        b"WAV", "audio/wav", run_id=run.id, node_id="say"
+    )
+    row = store.get_artefact(artefact_id)
+    assert row is not None and (row.run_id, row.node_id, row.mime) == (run.id, "say", "audio/wav")
+    assert path.suffix == ".wav" and path.read_bytes() == b"WAV"

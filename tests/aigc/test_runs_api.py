@@ -9,9 +9,22 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.aigc.gate import running_gate
 from tests.conftest import Server, start_server, stop_server
 
-CONFIG = {"models": [{"id": "smollm2-135m", "n_ctx": 512, "n_parallel": 1}]}
+CONFIG = {
+    "models": [{"id": "smollm2-135m", "n_ctx": 512, "n_parallel": 1}],
+    "workflows": {"http_allowed_hosts": ["127.0.0.1"], "http_timeout_s": 120},
+}
+HELD = """
+name: held
+nodes:
+  - {id: head, type: template, params: {template: "start"}}
+  - {id: call, type: http, params: {url: "%s"}}
+  - {id: tail, type: template, params: {template: "{{ nodes.head.text }} {{ nodes.call.status }}"}}
+edges: [head -> call, call -> tail]
+outputs: {result: "{{ nodes.tail.text }}"}
+"""
 FAN = """
 name: fan
 inputs: {items: {type: list, default: [1, 2, 3, 4, 5, 6]}}
@@ -36,7 +49,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     stop_server(server)
 
 
-def sse_events(response: httpx.Response, limit: int | None = None) -> list[dict[str, object]]:
+def sse_events(
+    response: httpx.Response, limit: int | None = None, until: tuple[str, str] | None = None
+) -> list[dict[str, object]]:
     events: list[dict[str, object]] = []
     fields: dict[str, str] = {}
     for line in response.iter_lines():
@@ -50,6 +65,8 @@ def sse_events(response: httpx.Response, limit: int | None = None) -> list[dict[
             events.append(body)
             fields = {}
             if limit is not None and len(events) == limit:
+                break
+            if until is not None and (body["type"], body.get("node_id")) == until:
                 break
     return events
 
@@ -115,6 +132,29 @@ def test_sse_resume_gives_every_event_once(server: Server) -> None:
     assert rest[-1]["type"] == "run_finished" and rest[-1]["status"] == "succeeded"
     with httpx.stream("GET", f"{events_url}?after={len(seqs) - 1}", timeout=60) as response:
         assert [e["seq"] for e in sse_events(response)] == [len(seqs)]
+
+
+def test_a_client_that_reconnects_gets_the_live_rest_once(server: Server) -> None:
+    with running_gate() as gate:
+        workflow = publish(server, HELD % gate.url)
+        run = httpx.post(
+            f"{server.v1}/workflows/{workflow['id']}/runs", json={"mode": "async"}, timeout=30
+        ).json()
+        events_url = f"{server.v1}/runs/{run['id']}/events"
+        with httpx.stream("GET", events_url, timeout=60) as response:
+            part = sse_events(response, until=("node_started", "call"))
+        gate.wait_for_request()  # the client has gone; the run is held in the middle of `call`
+        headers = {"Last-Event-ID": str(part[-1]["seq"])}
+        with httpx.stream("GET", events_url, headers=headers, timeout=60) as response:
+            gate.opened.set()  # what follows happens while the second client listens
+            rest = sse_events(response)
+    seqs = [e["seq"] for e in part + rest]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert [(e["type"], e.get("node_id")) for e in rest[:2]] == [
+        ("node_output", "call"),
+        ("node_finished", "call"),
+    ]
+    assert rest[-1]["type"] == "run_finished" and rest[-1]["outputs"] == {"result": "start 200"}
 
 
 def test_missing_file_is_404(server: Server) -> None:

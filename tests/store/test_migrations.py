@@ -34,7 +34,7 @@ def test_migrated_database_matches_the_models(store: Store) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-        assert context.get_current_revision() == head == "0003"
+        assert context.get_current_revision() == head == "0004"
     assert set(inspect(store.engine).get_table_names()) == TABLES | {"alembic_version"}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from deepfort.store import Store
 from deepfort.store.workflows import EventRow
 
@@ -55,3 +57,25 @@ def test_artefact_keeps_its_first_record(store: Store) -> None:
     assert store.get_artefact("ab" * 32) == row
     assert store.run_artefacts(run.id) == [row]
     assert store.get_artefact("cd" * 32) is None
+
+
+def test_owners_heartbeats_and_one_claim_per_orphan(store: Store) -> None:
+    workflow, _ = store.publish_workflow("story", "d1", "{}")
+    mine, _ = store.create_run(workflow, {}, "alice", owner="me")
+    theirs, _ = store.create_run(workflow, {}, "alice", owner="them")
+    legacy, _ = store.create_run(workflow, {}, "alice")  # a run from before owners: adoptable by anyone
+    assert (mine.owner, mine.resumes) == ("me", 0) and mine.heartbeat_at is not None
+    long_ago = datetime(2000, 1, 1, tzinfo=UTC)
+    assert {r.id for r in store.orphaned_runs("me", long_ago, own=False)} == {legacy.id}
+    assert {r.id for r in store.orphaned_runs("me", long_ago, own=True)} == {legacy.id, mine.id}
+    later = datetime.now(UTC) + timedelta(hours=1)  # every heartbeat is older than this
+    assert {r.id for r in store.orphaned_runs("me", later, own=False)} == {mine.id, theirs.id, legacy.id}
+    assert store.heartbeat_runs("them") == 1
+
+    claimed = store.claim_run(theirs, "me")
+    assert claimed is not None and (claimed.owner, claimed.resumes) == ("me", 1)
+    assert store.claim_run(theirs, "someone-else") is None  # claimed already: the stale view loses
+    assert store.claim_run(legacy, "me") is not None and store.claim_run(legacy, "you") is None
+    store.append_run_events(mine.id, [EventRow(1, "run_finished", {"status": "failed", "outputs": {}})])
+    assert store.claim_run(mine, "me") is None  # finished runs are nobody's to adopt
+    assert store.heartbeat_runs("me") == 2

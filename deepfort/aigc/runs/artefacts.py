@@ -1,8 +1,10 @@
-"""Artefact files on disk by sha256 (``<root>/<first two hex>/<sha256>``), with a store record each."""
+"""Artefact files on disk by sha256 (``<root>/<first two hex>/<sha256><suffix>``, the suffix from the MIME
+type so that a player opens the path `deepfort workflow run` prints), with a store record each."""
 
 from __future__ import annotations
 
 import hashlib
+import mimetypes
 import os
 import shutil
 import tempfile
@@ -12,6 +14,11 @@ from deepfort.store import Store
 from deepfort.store.workflows import ArtefactRow
 
 CHUNK = 1 << 20
+SUFFIXES = {"audio/wav": ".wav", "application/x-subrip": ".srt", "text/vtt": ".vtt", "video/mp4": ".mp4"}
+
+
+def suffix_of(mime: str) -> str:
+    return SUFFIXES.get(mime) or mimetypes.guess_extension(mime) or ""
 
 
 class ArtefactStore:
@@ -19,14 +26,14 @@ class ArtefactStore:
         self.store = store
         self.root = root
 
-    def path_of(self, sha256: str) -> Path:
-        return self.root / sha256[:2] / sha256
+    def path_of(self, sha256: str, mime: str = "") -> Path:
+        return self.root / sha256[:2] / f"{sha256}{suffix_of(mime)}"
 
     def put_bytes(
         self, data: bytes, mime: str, *, run_id: str | None = None, node_id: str | None = None
     ) -> ArtefactRow:
         sha256 = hashlib.sha256(data).hexdigest()
-        target = self.path_of(sha256)
+        target = self.path_of(sha256, mime)
         if not target.exists():
             self._write(target, lambda out: out.write(data))
         return self.store.add_artefact(sha256, str(target), mime, len(data), run_id, node_id)
@@ -40,7 +47,7 @@ class ArtefactStore:
             while chunk := f.read(CHUNK):
                 digest.update(chunk)
         sha256 = digest.hexdigest()
-        target = self.path_of(sha256)
+        target = self.path_of(sha256, mime)
         if not target.exists():
             with source.open("rb") as f:
                 self._write(target, lambda out: shutil.copyfileobj(f, out, CHUNK))
@@ -73,6 +80,6 @@ class NodeArtefacts:
     def __init__(self, artefacts: ArtefactStore) -> None:
         self.artefacts = artefacts
 
-    def put(self, data: bytes, mime: str) -> tuple[str, Path]:
-        row = self.artefacts.put_bytes(data, mime)
+    def put(self, data: bytes, mime: str, *, run_id: str, node_id: str) -> tuple[str, Path]:
+        row = self.artefacts.put_bytes(data, mime, run_id=run_id, node_id=node_id)
         return row.id, Path(row.path)

@@ -1,5 +1,7 @@
 """The persistence listener: attached to a run's handle, it queues each event (listeners must be quick)
-and a task appends them to the store in order. Followers wait on `written` to hear of new rows."""
+and a task appends them to the store in order. Followers wait on `written` to hear of new rows.
+`detach()` stops recording (what came before is still written): a server stopping leaves its runs
+`running`, without the events of their cancellation, for a restart to resume."""
 
 from __future__ import annotations
 
@@ -30,10 +32,16 @@ class RunRecorder:
         self._pending: list[EventRow] = []
         self._wake = asyncio.Event()
         self._written = asyncio.Event()
+        self._detached = False
         self.task = asyncio.create_task(self._drain())
 
     def __call__(self, event: Event) -> None:
-        self._pending.append(EventRow(event.seq, event.type, event_body(event)))
+        if not self._detached:
+            self._pending.append(EventRow(event.seq, event.type, event_body(event)))
+            self._wake.set()
+
+    def detach(self) -> None:
+        self._detached = True
         self._wake.set()
 
     @property
@@ -48,11 +56,14 @@ class RunRecorder:
             self._wake.clear()
             batch, self._pending = self._pending, []
             if not batch:
+                finished = self._detached
                 continue
             try:
                 await asyncio.to_thread(self.store.append_run_events, self.run_id, batch)
             except SQLAlchemyError:
                 log.exception("run %s: persisting %d events failed", self.run_id, len(batch))
-            finished = any(row.type == "run_finished" for row in batch)
+            finished = (self._detached and not self._pending) or any(
+                row.type == "run_finished" for row in batch
+            )
             seen, self._written = self._written, asyncio.Event()
             seen.set()

@@ -1,11 +1,18 @@
 """The run service: publish workflow versions, start runs (idempotently) on the in-process executor,
-persist their events, follow them, cancel them, and on start mark runs a crash left `running` as failed.
+persist their events, follow them, cancel them, and take care of runs a crash interrupted.
 
-    service = RunService(store, data_dir)
-    await service.start()                          # recovery
+    service = RunService(store, data_dir, settings=settings.workflows)
+    await service.start()                          # recovery, then the heartbeat
     workflow, created = await service.publish(yaml_text)
     run, created = await service.start_run(workflow.id, {"text": "..."}, key_id="alice")
     async for event in service.follow(run.id, after=0): ...
+
+Each run records its owner (this server's instance id, `owner.py`) and a heartbeat renewed every third of
+`lease_s`. A run left `running` by a crash is adopted at start-up when it was this instance's own, and by
+any server sharing the database once its heartbeat is older than the lease. Adopting closes the attempts
+the crash cut off (`node_failed`, `interrupted`), then either resumes the run from its finished nodes
+(`recovery: resume`, at most `max_resumes` times; the interrupted nodes run again) or marks it failed.
+Stopping the server interrupts its runs the same way, so a restart resumes them.
 """
 
 from __future__ import annotations
@@ -14,16 +21,20 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from deepfort.aigc.runs.artefacts import ArtefactStore
+from deepfort.aigc.runs.owner import InstanceId, claim_instance_id
 from deepfort.aigc.runs.recorder import RunRecorder
 from deepfort.aigc.workflow import NodeRegistry, WorkflowVersion, bind_inputs, default_registry, load_workflow
-from deepfort.aigc.workflow.executor import Executor, RunHandle
-from deepfort.errors import NotFoundError
+from deepfort.aigc.workflow.executor import Executor, Resume, RunHandle
+from deepfort.aigc.workflow.nodes.base import NodeResult
+from deepfort.config import WorkflowSettings
+from deepfort.errors import DeepfortError, NotFoundError
 from deepfort.store import Store
 from deepfort.store.workflows import ArtefactRow, EventRow, RunRow, WorkflowRow
 
@@ -39,23 +50,61 @@ class _Live:
     recorder: RunRecorder
 
 
-def recover(store: Store) -> list[str]:
-    """Mark every `running` run failed with a final `run_finished` event; returns their ids. Events
-    already written (finished nodes' outputs among them) stay."""
-    recovered = []
-    for run in store.running_runs():
-        seq = store.last_event_seq(run.id) + 1
+@dataclass(frozen=True)
+class Interruption:
+    """What a crash left of a run: the events closing its open attempts, where its sequence stands, and
+    the top-level nodes that finished (their last output and the successors they switched off)."""
+
+    closing: list[EventRow]
+    last_seq: int
+    steps: int
+    finished: dict[str, NodeResult]
+
+
+def interruption(run_id: str, events: Sequence[EventRow]) -> Interruption:
+    """Read a run's persisted events: every attempt started without a terminal event gets a
+    `node_failed` marked `interrupted`."""
+    open_attempts: dict[str, int] = {}
+    outputs: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    finished: dict[str, NodeResult] = {}
+    steps = 0
+    for event in events:
+        node_id = str(event.body.get("node_id", ""))
+        if event.type == "node_started":
+            open_attempts[node_id] = int(event.body.get("attempt", 1))
+            steps += 1
+        elif event.type == "node_output":
+            outputs[node_id] = (dict(event.body["output"]), list(event.body.get("skip") or []))
+        elif event.type in ("node_finished", "node_failed"):
+            open_attempts.pop(node_id, None)
+            if event.type == "node_finished" and node_id in outputs and "[" not in node_id:
+                output, skip = outputs[node_id]
+                finished[node_id] = NodeResult(output, skip=frozenset(skip))
+            else:
+                finished.pop(node_id, None)
+    seq = max((event.seq for event in events), default=0)
+    closing = []
+    for node_id, attempt in open_attempts.items():
+        seq += 1
         body = {
-            "run_id": run.id,
+            "run_id": run_id,
             "seq": seq,
-            "type": "run_finished",
-            "status": "failed",
-            "outputs": {},
+            "type": "node_failed",
+            "node_id": node_id,
             "error": INTERRUPTED,
+            "attempt": attempt,
+            "will_retry": False,
+            "cancelled": False,
+            "interrupted": True,
+            "recovery": None,
         }
-        store.append_run_events(run.id, [EventRow(seq, "run_finished", body)])
-        recovered.append(run.id)
-    return recovered
+        closing.append(EventRow(seq, "node_failed", body))
+    return Interruption(closing, seq, steps, finished)
+
+
+def failed_event(run_id: str, seq: int, error: str) -> EventRow:
+    body = {"run_id": run_id, "seq": seq, "type": "run_finished", "status": "failed", "outputs": {}}
+    return EventRow(seq, "run_finished", {**body, "error": error})
 
 
 class RunService:
@@ -65,26 +114,117 @@ class RunService:
         data_dir: Path,
         registry: NodeRegistry | None = None,
         executor: Executor | None = None,
+        settings: WorkflowSettings | None = None,
+        owner: str | None = None,
     ) -> None:
         self.store = store
+        self.data_dir = data_dir
+        self.settings = settings or WorkflowSettings()
         self.registry = registry or default_registry()
-        self.executor = executor or Executor(self.registry)
+        self.executor = executor or Executor(
+            self.registry,
+            max_concurrency=self.settings.max_concurrency,
+            heavy_concurrency=self.settings.heavy_concurrency,
+            step_limit=self.settings.step_limit,
+            deadline_s=self.settings.deadline_s,
+        )
         self.artefacts = ArtefactStore(store, data_dir / "artefacts")
+        self._owner = owner
+        self._instance: InstanceId | None = None
         self._live: dict[str, _Live] = {}
         self._versions: dict[str, WorkflowVersion] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        recovered = await asyncio.to_thread(recover, self.store)
-        if recovered:
-            log.warning(
-                "marked %d interrupted workflow runs failed: %s", len(recovered), ", ".join(recovered)
-            )
+    @property
+    def owner(self) -> str:
+        """This server's instance id (claimed at `start`, or given)."""
+        if self._owner is None:
+            self._instance = claim_instance_id(self.data_dir)
+            self._owner = self._instance.value
+        return self._owner
 
-    async def close(self) -> None:
+    async def start(self, *, adopt: bool = True) -> None:
+        """Adopt this instance's interrupted runs and stale ones (unless ``adopt`` is False: a one-off
+        `deepfort workflow run`), then keep the heartbeat of this instance's runs going."""
+        if adopt:
+            await self.adopt(own=True)
+        self._heartbeat = asyncio.create_task(self._beat(adopt))
+
+    async def close(self, *, interrupt: bool = True) -> None:
+        """Stop. Runs still in progress are interrupted, not finished, so that a restart resumes them; with
+        ``interrupt=False`` they are cancelled (`deepfort workflow run` on Ctrl-C)."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
         live = list(self._live.values())
         for run in live:
+            if interrupt:
+                run.recorder.detach()
             run.handle.cancel()
         await asyncio.gather(*(run.recorder.task for run in live), return_exceptions=True)
+        if self._instance is not None:
+            self._instance.release()
+
+    async def _beat(self, adopt: bool) -> None:
+        interval = self.settings.lease_s / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.store.heartbeat_runs, self.owner)
+                if adopt:
+                    await self.adopt(own=False)
+            except Exception:  # a database hiccup must not end the heartbeat
+                log.exception("workflow run heartbeat failed")
+
+    async def adopt(self, *, own: bool) -> list[str]:
+        """Take over the orphaned runs (with ``own``, also this instance's runs from before a restart) and
+        resume or fail each; returns their ids."""
+        stale_before = datetime.now(UTC) - timedelta(seconds=self.settings.lease_s)
+        orphans = await asyncio.to_thread(self.store.orphaned_runs, self.owner, stale_before, own=own)
+        adopted = []
+        for run in orphans:
+            if run.id in self._live:
+                continue
+            claimed = await asyncio.to_thread(self.store.claim_run, run, self.owner)
+            if claimed is None:
+                continue
+            adopted.append(run.id)
+            outcome = await self._recover(claimed)
+            log.warning("workflow run %s (owner %s) was interrupted: %s", run.id, run.owner, outcome)
+        return adopted
+
+    async def _recover(self, run: RunRow) -> str:
+        events = await asyncio.to_thread(self.store.run_events, run.id)
+        cut = interruption(run.id, events)
+        error = None
+        version: WorkflowVersion | None = None
+        if self.settings.recovery == "fail":
+            error = INTERRUPTED
+        elif run.resumes > self.settings.max_resumes:
+            error = f"{INTERRUPTED}; not resumed again after {self.settings.max_resumes} resumes"
+        else:
+            try:
+                row = await self.workflow(run.workflow_id)
+                version = self.version_of(row)
+                bind_inputs(version.workflow, run.inputs)
+            except DeepfortError as exc:
+                error = f"{INTERRUPTED}; cannot resume: {exc}"
+        if error is not None or version is None:
+            final = failed_event(run.id, cut.last_seq + 1, error or INTERRUPTED)
+            await asyncio.to_thread(self.store.append_run_events, run.id, [*cut.closing, final])
+            return "marked failed"
+        await asyncio.to_thread(self.store.append_run_events, run.id, cut.closing)
+        resume = Resume(cut.last_seq, cut.steps, cut.finished, run.resumes)
+        self._launch(run.id, version, run.inputs, resume)
+        return f"resumed ({run.resumes} of at most {self.settings.max_resumes})"
+
+    def _launch(
+        self, run_id: str, version: WorkflowVersion, inputs: Mapping[str, Any], resume: Resume | None = None
+    ) -> None:
+        recorder = RunRecorder(self.store, run_id)
+        handle = self.executor.start(version, inputs, run_id=run_id, listeners=[recorder], resume=resume)
+        live = self._live[run_id] = _Live(handle, recorder)
+        recorder.task.add_done_callback(lambda _: self._forget(run_id, live))
 
     # Workflows
 
@@ -131,13 +271,12 @@ class RunService:
         row = await self.workflow(workflow_id)
         version = self.version_of(row)
         bound = bind_inputs(version.workflow, inputs)  # bad inputs fail before a run exists
-        run, created = await asyncio.to_thread(self.store.create_run, row, bound, key_id, idempotency_key)
+        run, created = await asyncio.to_thread(
+            self.store.create_run, row, bound, key_id, idempotency_key, owner=self.owner
+        )
         if not created:
             return run, False
-        recorder = RunRecorder(self.store, run.id)
-        handle = self.executor.start(version, bound, run_id=run.id, listeners=[recorder])
-        live = self._live[run.id] = _Live(handle, recorder)
-        recorder.task.add_done_callback(lambda _: self._forget(run.id, live))
+        self._launch(run.id, version, bound)
         return run, True
 
     def _forget(self, run_id: str, live: _Live) -> None:
@@ -215,6 +354,7 @@ def run_record(run: RunRow, workflow: WorkflowRow | None = None) -> dict[str, An
         "inputs": run.inputs,
         "outputs": run.outputs,
         "error": run.error,
+        "resumes": run.resumes,
         "created_at": int(run.created_at.timestamp()),
         "finished_at": int(run.finished_at.timestamp()) if run.finished_at else None,
     }

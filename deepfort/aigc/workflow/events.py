@@ -4,6 +4,10 @@ Order contract: `run_started` first, `run_finished` last; every `node_started` (
 by exactly one terminal event for that attempt, `node_finished` or `node_failed` (with `will_retry` when
 another attempt follows). A node that never starts because its branch was not taken gets `node_skipped`.
 Nodes inside an iterate body are named `<iterate id>[<index>].<body node id>`.
+
+A run resumed after a crash continues the same sequence: the interrupted attempts are closed with
+`node_failed` (`interrupted: true`), then `run_resumed` lists the nodes whose outputs were kept, and the
+rest runs again up to one `run_finished`.
 """
 
 from __future__ import annotations
@@ -34,6 +38,15 @@ class RunStarted(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RunResumed(Event):
+    """The run goes on after a crash: `restored` nodes keep their outputs and do not run again."""
+
+    restored: list[str]
+    resumes: int
+    type: str = field(default="run_resumed", init=False)
+
+
+@dataclass(frozen=True, kw_only=True)
 class NodeStarted(Event):
     node_id: str
     node_type: str
@@ -51,8 +64,11 @@ class NodeProgress(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class NodeOutput(Event):
+    """`skip` names the successors the node switched off (a condition's branch not taken)."""
+
     node_id: str
     output: dict[str, Any]
+    skip: list[str] = field(default_factory=list)
     type: str = field(default="node_output", init=False)
 
 
@@ -68,13 +84,14 @@ class NodeFinished(Event):
 class NodeFailed(Event):
     """`recovery` says what the final failure led to: `abort`, `continue` (the node's default became its
     output) or `fail_branch`; None while `will_retry`. `cancelled` marks a node stopped by cancellation,
-    the run deadline or an abort elsewhere."""
+    the run deadline or an abort elsewhere; `interrupted` one that a crash stopped (written on recovery)."""
 
     node_id: str
     error: str
     attempt: int
     will_retry: bool
     cancelled: bool = False
+    interrupted: bool = False
     recovery: str | None = None
     type: str = field(default="node_failed", init=False)
 

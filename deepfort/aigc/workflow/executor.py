@@ -10,6 +10,10 @@ take one of `heavy_concurrency` slots; `control` nodes (condition, iterate, temp
 limit counts node attempts across the whole run (iterate bodies included); the deadline bounds the run's
 wall time. `cancel()` cancels every running node: each gets a `node_failed` with `cancelled: true`, then
 `run_finished` reports `cancelled`.
+
+A run a crash interrupted is resumed with `start(..., resume=Resume(...))`: its sequence goes on after the
+events already persisted, `run_resumed` replaces `run_started`, and the finished nodes that `restorable`
+keeps are settled with their old outputs instead of running again.
 """
 
 from __future__ import annotations
@@ -23,11 +27,18 @@ from typing import Any
 from jinja2 import TemplateError
 
 from deepfort.aigc.workflow.dsl import bind_inputs
-from deepfort.aigc.workflow.events import Event, RunFinished, RunListener, RunStarted, RunStatus
+from deepfort.aigc.workflow.events import (
+    Event,
+    RunFinished,
+    RunListener,
+    RunResumed,
+    RunStarted,
+    RunStatus,
+)
 from deepfort.aigc.workflow.nodes import NodeRegistry
-from deepfort.aigc.workflow.nodes.base import BodyFailedError
+from deepfort.aigc.workflow.nodes.base import BodyFailedError, NodeResult
 from deepfort.aigc.workflow.refs import WorkflowEnvironment, render_value
-from deepfort.aigc.workflow.scheduler import GraphRun, RunAborted, RunContext
+from deepfort.aigc.workflow.scheduler import GraphRun, RunAborted, RunContext, restorable
 from deepfort.aigc.workflow.spec import WorkflowVersion
 
 
@@ -40,11 +51,25 @@ class RunResult:
     """Every top-level node's output (None for skipped ones), as the run left them."""
 
 
-class RunHandle:
-    """One run in progress: its events (as an async iterator, once), `history`, `cancel()` and `wait()`."""
+@dataclass(frozen=True)
+class Resume:
+    """Where an interrupted run stopped: its last event's `seq`, the node attempts it made (they count
+    towards the step limit), the top-level nodes that finished (their results), and how many times it
+    has now been resumed."""
 
-    def __init__(self, run_id: str, listeners: Iterable[RunListener]) -> None:
+    last_seq: int
+    steps: int
+    finished: Mapping[str, NodeResult]
+    resumes: int
+
+
+class RunHandle:
+    """One run in progress: its events (as an async iterator, once), `history` (the events of this
+    process; a resumed run's earlier ones are in the store), `cancel()` and `wait()`."""
+
+    def __init__(self, run_id: str, listeners: Iterable[RunListener], first_seq: int = 1) -> None:
         self.run_id = run_id
+        self.first_seq = first_seq
         self.history: list[Event] = []
         self.result: RunResult | None = None
         self._listeners = list(listeners)
@@ -52,7 +77,7 @@ class RunHandle:
         self._task: asyncio.Task[None] | None = None
 
     def emit(self, event: Event) -> None:
-        event = replace(event, seq=len(self.history) + 1)
+        event = replace(event, seq=self.first_seq + len(self.history))
         self.history.append(event)
         self._queue.put_nowait(event)
         for listener in self._listeners:
@@ -111,21 +136,32 @@ class Executor:
         inputs: Mapping[str, Any],
         run_id: str | None = None,
         listeners: Iterable[RunListener] = (),
+        resume: Resume | None = None,
     ) -> RunHandle:
-        """Check the inputs (raising `InvalidRequestError` before anything runs) and start the run."""
+        """Check the inputs (raising `InvalidRequestError` before anything runs) and start the run, or
+        go on with an interrupted one (``resume``, with its ``run_id``)."""
         bound = bind_inputs(version.workflow, inputs)
-        handle = RunHandle(run_id or uuid.uuid4().hex, listeners)
         workflow = version.workflow
-        handle.emit(
-            RunStarted(
-                run_id=handle.run_id,
-                workflow=workflow.name,
-                version=workflow.version,
-                digest=version.digest,
-                inputs=dict(bound),
+        restored: dict[str, NodeResult] = {}
+        if resume is None:
+            handle = RunHandle(run_id or uuid.uuid4().hex, listeners)
+            handle.emit(
+                RunStarted(
+                    run_id=handle.run_id,
+                    workflow=workflow.name,
+                    version=workflow.version,
+                    digest=version.digest,
+                    inputs=dict(bound),
+                )
             )
-        )
-        task = asyncio.create_task(self._main(version, bound, handle))
+        else:
+            if run_id is None:
+                raise ValueError("a resumed run needs its run_id")
+            handle = RunHandle(run_id, listeners, first_seq=resume.last_seq + 1)
+            restored = restorable(workflow.graph, self.registry, resume.finished)
+            handle.emit(RunResumed(run_id=run_id, restored=list(restored), resumes=resume.resumes))
+        steps = resume.steps if resume is not None else 0
+        task = asyncio.create_task(self._main(version, bound, handle, restored, steps))
         task.add_done_callback(lambda _: handle.finish(RunResult("cancelled", {}, "cancelled", {})))
         handle._task = task
         return handle
@@ -141,7 +177,14 @@ class Executor:
         finally:
             handle.cancel()
 
-    async def _main(self, version: WorkflowVersion, inputs: dict[str, Any], handle: RunHandle) -> None:
+    async def _main(
+        self,
+        version: WorkflowVersion,
+        inputs: dict[str, Any],
+        handle: RunHandle,
+        restored: Mapping[str, NodeResult],
+        steps: int,
+    ) -> None:
         context = RunContext(
             run_id=handle.run_id,
             registry=self.registry,
@@ -151,6 +194,8 @@ class Executor:
             heavy=self._heavy,
             step_limit=self.step_limit,
             env=WorkflowEnvironment(),
+            steps=steps,
+            restored=restored,
         )
         graph = GraphRun(context, version.workflow.graph, "", {}, {})
         status: RunStatus = "succeeded"

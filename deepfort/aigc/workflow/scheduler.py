@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from deepfort.aigc.workflow.events import (
@@ -47,6 +47,8 @@ class RunContext:
     step_limit: int
     env: WorkflowEnvironment
     steps: int = 0
+    restored: Mapping[str, NodeResult] = field(default_factory=dict)
+    """Top-level nodes a resumed run keeps: settled with these results, not run again."""
 
     def take_step(self) -> None:
         if self.steps >= self.step_limit:
@@ -141,6 +143,10 @@ class GraphRun:
                         if preds and all((p, node_id) in dead for p in preds):
                             reason = dead[(preds[0], node_id)]
                             self.skip(node_id, reason, graph.successors[node_id], resolved, dead)
+                        elif not self.prefix and node_id in self.run.restored:
+                            outcome = _Outcome(self.run.restored[node_id])
+                            self.settle(self.sub.node(node_id), outcome, graph.successors[node_id], dead)
+                            resolved.add(node_id)
                         else:
                             task = asyncio.create_task(self.run_node(self.sub.node(node_id)))
                             tasks[task] = node_id
@@ -236,7 +242,14 @@ class GraphRun:
                 except Exception as exc:  # a node's own failure; recorded, then retried or handled
                     error = f"{type(exc).__name__}: {exc}"
                 else:
-                    self.run.emit(NodeOutput(run_id=run_id, node_id=event_id, output=dict(result.outputs)))
+                    self.run.emit(
+                        NodeOutput(
+                            run_id=run_id,
+                            node_id=event_id,
+                            output=dict(result.outputs),
+                            skip=sorted(result.skip),
+                        )
+                    )
                     duration = time.monotonic() - started
                     self.run.emit(
                         NodeFinished(
@@ -265,3 +278,21 @@ class GraphRun:
         for name, value in spec.params.items():
             params[name] = value if name in cls.raw_params else render_value(self.run.env, value, scope)
         return params
+
+
+def restorable(
+    sub: SubGraph, registry: NodeRegistry, finished: Mapping[str, NodeResult]
+) -> dict[str, NodeResult]:
+    """The finished nodes a resumed run can keep: those whose predecessors are all kept too, so nothing
+    kept was computed from a value that will be computed again."""
+    graph = build_graph(sub, registry)
+    kept: dict[str, NodeResult] = {}
+    grew = True
+    while grew:
+        grew = False
+        for node_id in graph.nodes:
+            preds = graph.predecessors[node_id]
+            if node_id in finished and node_id not in kept and all(p in kept for p in preds):
+                kept[node_id] = finished[node_id]
+                grew = True
+    return kept

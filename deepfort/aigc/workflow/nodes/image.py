@@ -53,7 +53,9 @@ class ImageNode(MediaNode):
         width, height = int(params["width"]), int(params["height"])
         backend = self.svc.image_backends.get(str(params["backend"]))
         png = await asyncio.to_thread(backend.render, card, width, height)
-        artefact_id, path = await asyncio.to_thread(self.svc.artefacts.put, png, "image/png")
+        artefact_id, path = await asyncio.to_thread(
+            self.svc.artefacts.put, png, "image/png", run_id=ctx.run_id, node_id=ctx.node_id
+        )
         return NodeResult(
             {
                 "artefact_id": artefact_id,

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 class ArtefactStore(Protocol):
     """Where nodes keep the files they produce (images, speech, video, subtitles)."""
 
-    def put(self, data: bytes, mime: str) -> tuple[str, Path]:
-        """Store `data`; returns the artefact id and the path of a file holding it (kept after the run)."""
+    def put(self, data: bytes, mime: str, *, run_id: str, node_id: str) -> tuple[str, Path]:
+        """Store `data` made by `node_id` of `run_id` (the run's key may fetch it); returns the artefact id
+        and the path of a file holding it (kept after the run)."""
 
 
 class ChatFunction(Protocol):
@@ -107,7 +108,7 @@ def register_media_nodes(registry: NodeRegistry, services: MediaServices) -> Non
 class _NoArtefacts:
     """For checking documents only: nothing runs, so nothing is stored."""
 
-    def put(self, data: bytes, mime: str) -> tuple[str, Path]:
+    def put(self, data: bytes, mime: str, *, run_id: str, node_id: str) -> tuple[str, Path]:
         raise RuntimeError("this registry only validates workflows")
 
 

@@ -41,7 +41,9 @@ class TtsNode(MediaNode):
     async def run(self, params: Mapping[str, Any], ctx: NodeContext) -> NodeResult:
         language = LANGUAGES[str(params["language"])]
         speech = await self.svc.require_voice().speak(str(params["text"]), language)
-        artefact_id, path = await asyncio.to_thread(self.svc.artefacts.put, speech.wav, "audio/wav")
+        artefact_id, path = await asyncio.to_thread(
+            self.svc.artefacts.put, speech.wav, "audio/wav", run_id=ctx.run_id, node_id=ctx.node_id
+        )
         return NodeResult(
             {
                 "artefact_id": artefact_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -86,7 +87,7 @@ class VideoNode(MediaNode):
                 on_seconds=lambda seconds: ctx.progress(min(seconds, expected), expected),
             )
             data = made.video.read_bytes()
-        put = self.svc.artefacts.put
+        put = functools.partial(self.svc.artefacts.put, run_id=ctx.run_id, node_id=ctx.node_id)
         video_id, video_path = await asyncio.to_thread(put, data, "video/mp4")
         srt_id, srt_path = await asyncio.to_thread(put, made.srt.encode("utf-8"), "application/x-subrip")
         return NodeResult(
