@@ -134,12 +134,15 @@ async def run_events(
 
 
 @router.post("/v1/runs/{run_id}/cancel")
-async def cancel_run(run_id: str, request: Request) -> dict[str, Any]:
+async def cancel_run(run_id: str, request: Request) -> JSONResponse:
     service = _runs(request)
     await service.get_run(run_id, _owner(request))
-    if service.cancel(run_id):
-        return await _record(service, await service.wait(run_id))
-    return await _record(service, await service.get_run(run_id))
+    outcome = await service.request_cancel(run_id)
+    if outcome == "here":
+        return JSONResponse(await _record(service, await service.wait(run_id)))
+    # "requested": another server executes the run and acts on the request within a second or so.
+    status = 202 if outcome == "requested" else 200
+    return JSONResponse(await _record(service, await service.get_run(run_id)), status_code=status)
 
 
 @router.get("/v1/files/{file_id}", response_model=None)

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -221,6 +222,8 @@ class WorkflowRun(Base):
     """The server instance executing the run while it is `running` (see `aigc/runs/owner.py`)."""
     heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     resumes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Set by a server that was asked to cancel a run another server executes; the owner acts on it."""
 
 
 class WorkflowRunEvent(Base):

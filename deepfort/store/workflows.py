@@ -46,6 +46,7 @@ class RunRow:
     owner: str | None = None
     heartbeat_at: datetime | None = None
     resumes: int = 0
+    cancel_requested: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ def _run(row: WorkflowRun) -> RunRow:
         row.owner,
         row.heartbeat_at,
         row.resumes or 0,
+        bool(row.cancel_requested),
     )
 
 
@@ -171,6 +173,7 @@ class WorkflowMethods(StoreCore):
             owner=owner,
             heartbeat_at=self._clock(),
             resumes=0,
+            cancel_requested=False,
         )
         try:
             with self._writing() as session:
@@ -221,6 +224,28 @@ class WorkflowMethods(StoreCore):
                 .values(heartbeat_at=self._clock())
             )
         return int(getattr(result, "rowcount", 0) or 0)
+
+    def request_cancel(self, run_id: str) -> bool:
+        """Ask the run's owner to cancel it; False when it is not running."""
+        with self._writing() as session:
+            result = session.execute(
+                update(WorkflowRun)
+                .where(WorkflowRun.id == run_id, WorkflowRun.status == "running")
+                .values(cancel_requested=True)
+            )
+        return int(getattr(result, "rowcount", 0) or 0) == 1
+
+    def cancel_requests(self, owner: str) -> list[str]:
+        """The ids of ``owner``'s running runs that another server was asked to cancel."""
+        with self._reading() as session:
+            ids = session.scalars(
+                select(WorkflowRun.id).where(
+                    WorkflowRun.status == "running",
+                    WorkflowRun.owner == owner,
+                    WorkflowRun.cancel_requested.is_(True),
+                )
+            ).all()
+        return list(ids)
 
     def orphaned_runs(self, owner: str, stale_before: datetime, *, own: bool) -> list[RunRow]:
         """Running runs nobody keeps alive: no owner, or a heartbeat older than ``stale_before``; with

@@ -231,3 +231,39 @@ def test_node_artefacts_name_their_run_and_node(store: Store, tmp_path: Path) ->
     row = store.get_artefact(artefact_id)
     assert row is not None and (row.run_id, row.node_id, row.mime) == (run.id, "say", "audio/wav")
     assert path.suffix == ".wav" and path.read_bytes() == b"WAV"
+
+
+def test_a_cancel_that_reaches_another_replica_is_carried_out_by_the_owner(
+    store: Store, tmp_path: Path
+) -> None:
+    async def body() -> None:
+        script = Script()
+        script.gate("gate")
+        owner = RunService(store, tmp_path / "a", registry=registry_with(script), owner="replica-a")
+        await owner.start()
+        workflow, _ = await owner.publish(GATED)
+        run, _ = await owner.start_run(workflow.id, {}, key_id="alice")
+        await script.started_event("gate").wait()
+        other = RunService(store, tmp_path / "b", registry=registry_with(Script()), owner="replica-b")
+        assert await other.request_cancel(run.id) == "requested"
+        final = await other.wait(run.id)  # followed through the store, as a client of replica-b would
+        assert final.status == "cancelled" and "gate" in script.cancelled
+        assert await other.request_cancel(run.id) == "finished"
+        await owner.close()
+        await other.close()
+
+    arun(body)
+
+
+def test_an_orphan_with_a_cancel_request_is_cancelled_not_resumed(store: Store, tmp_path: Path) -> None:
+    async def body() -> None:
+        run_id = await interrupted_at_gate(store, tmp_path)
+        assert store.request_cancel(run_id)
+        script = Script()
+        second = service_on(store, tmp_path, script)
+        await second.start()
+        got = await second.get_run(run_id)
+        assert (got.status, got.error) == ("cancelled", "cancelled") and not script.calls
+        await second.close()
+
+    arun(body)

@@ -160,3 +160,22 @@ def test_a_client_that_reconnects_gets_the_live_rest_once(server: Server) -> Non
 def test_missing_file_is_404(server: Server) -> None:
     response = httpx.get(f"{server.v1}/files/{'0' * 64}")
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_cancel_stops_a_run_in_the_middle_of_a_node(server: Server) -> None:
+    with running_gate() as gate:
+        workflow = publish(server, HELD % gate.url)
+        run = httpx.post(
+            f"{server.v1}/workflows/{workflow['id']}/runs", json={"mode": "async"}, timeout=30
+        ).json()
+        gate.wait_for_request()
+        cancelled = httpx.post(f"{server.v1}/runs/{run['id']}/cancel", timeout=30)
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["status"] == "cancelled"
+        with httpx.stream("GET", f"{server.v1}/runs/{run['id']}/events", timeout=30) as response:
+            events = sse_events(response)
+    failed = [e for e in events if e["type"] == "node_failed"]
+    assert [(e["node_id"], e["cancelled"]) for e in failed] == [("call", True)]
+    assert events[-1]["status"] == "cancelled" and "tail" not in {e.get("node_id") for e in events}
+    again = httpx.post(f"{server.v1}/runs/{run['id']}/cancel", timeout=30)
+    assert again.status_code == 200 and again.json()["status"] == "cancelled"

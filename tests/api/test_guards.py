@@ -20,8 +20,19 @@ from tests.conftest import Server, start_server, stop_server
 PHONE = "13812345678"
 ID_CARD = "11010519491231002X"
 HELLO = [{"role": "user", "content": "Say hello."}]
-# Greedy SmolLM2 answers "Hello! ... I'm a helpful AI, designed to assist": the test lexicon bans
-# a phrase of that answer.
+# The answer is held to one line by a grammar (a JSON-schema enum), so it does not hang on what greedy
+# decoding makes of the weights on this CPU; the test lexicon bans a phrase of it. The line is longer than
+# max_tokens, so an unflagged answer ends with `length`.
+LINE = (
+    "Hello! I'm a helpful AI, designed to assist you with questions about science, history, languages, "
+    "cooking, travel and much more, on every single day of the week."
+)
+SAY_LINE = {
+    "response_format": {
+        "type": "json_schema",
+        "json_schema": {"name": "line", "schema": {"type": "string", "enum": [LINE]}},
+    }
+}
 BANNED = "helpful AI"
 
 
@@ -87,10 +98,10 @@ def test_masked_values_come_back_to_the_client(stopping: Server) -> None:
 
 
 def test_moderation_stops_the_answer_in_streams_and_non_streams_alike(stopping: Server) -> None:
-    whole = chat(stopping, HELLO).json()["choices"][0]
+    whole = chat(stopping, HELLO, **SAY_LINE).json()["choices"][0]
     assert whole["finish_reason"] == "content_filter"
-    assert BANNED not in whole["message"]["content"] and whole["message"]["content"].startswith("Hello")
-    text, finishes = streamed(stopping, HELLO)
+    assert BANNED not in whole["message"]["content"] and whole["message"]["content"].startswith('"Hello')
+    text, finishes = streamed(stopping, HELLO, **SAY_LINE)
     assert finishes == ["content_filter"]
     assert text == whole["message"]["content"]
     # The server goes on answering.
@@ -102,8 +113,8 @@ def test_moderation_stops_the_answer_in_streams_and_non_streams_alike(stopping: 
 def test_redact_replaces_the_phrase_and_goes_on(tmp_path: Path) -> None:
     server = start_server(config(tmp_path, "redact"), tmp_path)
     try:
-        whole = chat(server, HELLO).json()["choices"][0]
-        text, finishes = streamed(server, HELLO)
+        whole = chat(server, HELLO, **SAY_LINE).json()["choices"][0]
+        text, finishes = streamed(server, HELLO, **SAY_LINE)
     finally:
         stop_server(server)
     assert BANNED not in whole["message"]["content"] and "[已屏蔽]" in whole["message"]["content"]
@@ -182,8 +193,8 @@ def test_external_moderation_api(
     cfg["guard"] = {"moderation": moderation}
     server = start_server(cfg, tmp_path)
     try:
-        whole = chat(server, HELLO).json()["choices"][0]
-        _, finishes = streamed(server, HELLO)
+        whole = chat(server, HELLO, **SAY_LINE).json()["choices"][0]
+        _, finishes = streamed(server, HELLO, **SAY_LINE)
     finally:
         stop_server(server)
     if flagged:

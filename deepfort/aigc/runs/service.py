@@ -12,7 +12,8 @@ Each run records its owner (this server's instance id, `owner.py`) and a heartbe
 any server sharing the database once its heartbeat is older than the lease. Adopting closes the attempts
 the crash cut off (`node_failed`, `interrupted`), then either resumes the run from its finished nodes
 (`recovery: resume`, at most `max_resumes` times; the interrupted nodes run again) or marks it failed.
-Stopping the server interrupts its runs the same way, so a restart resumes them.
+Stopping the server interrupts its runs the same way, so a restart resumes them. A cancel that reaches a
+server other than the run's owner is left in the store (`cancel_requested`) for the owner to act on.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from deepfort.aigc.runs.artefacts import ArtefactStore
 from deepfort.aigc.runs.owner import InstanceId, claim_instance_id
@@ -41,7 +42,8 @@ from deepfort.store.workflows import ArtefactRow, EventRow, RunRow, WorkflowRow
 log = logging.getLogger(__name__)
 INTERRUPTED = "interrupted by a restart"
 POLL_S = 1.0
-"""How often a follower re-reads the store when no local write woke it (a run on another replica)."""
+"""How often a follower re-reads the store when no local write woke it (a run on another replica), and how
+often a server with runs in progress looks for cancel requests that reached another replica."""
 
 
 @dataclass
@@ -102,8 +104,8 @@ def interruption(run_id: str, events: Sequence[EventRow]) -> Interruption:
     return Interruption(closing, seq, steps, finished)
 
 
-def failed_event(run_id: str, seq: int, error: str) -> EventRow:
-    body = {"run_id": run_id, "seq": seq, "type": "run_finished", "status": "failed", "outputs": {}}
+def final_event(run_id: str, seq: int, status: str, error: str) -> EventRow:
+    body = {"run_id": run_id, "seq": seq, "type": "run_finished", "status": status, "outputs": {}}
     return EventRow(seq, "run_finished", {**body, "error": error})
 
 
@@ -134,6 +136,7 @@ class RunService:
         self._live: dict[str, _Live] = {}
         self._versions: dict[str, WorkflowVersion] = {}
         self._heartbeat: asyncio.Task[None] | None = None
+        self._cancels: asyncio.Task[None] | None = None
 
     @property
     def owner(self) -> str:
@@ -149,13 +152,15 @@ class RunService:
         if adopt:
             await self.adopt(own=True)
         self._heartbeat = asyncio.create_task(self._beat(adopt))
+        self._cancels = asyncio.create_task(self._watch_cancels())
 
     async def close(self, *, interrupt: bool = True) -> None:
         """Stop. Runs still in progress are interrupted, not finished, so that a restart resumes them; with
         ``interrupt=False`` they are cancelled (`deepfort workflow run` on Ctrl-C)."""
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            await asyncio.gather(self._heartbeat, return_exceptions=True)
+        tasks = [task for task in (self._heartbeat, self._cancels) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         live = list(self._live.values())
         for run in live:
             if interrupt:
@@ -176,6 +181,17 @@ class RunService:
             except Exception:  # a database hiccup must not end the heartbeat
                 log.exception("workflow run heartbeat failed")
 
+    async def _watch_cancels(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_S)
+            if not self._live:
+                continue
+            try:
+                for run_id in await asyncio.to_thread(self.store.cancel_requests, self.owner):
+                    self.cancel(run_id)
+            except Exception:
+                log.exception("reading workflow cancel requests failed")
+
     async def adopt(self, *, own: bool) -> list[str]:
         """Take over the orphaned runs (with ``own``, also this instance's runs from before a restart) and
         resume or fail each; returns their ids."""
@@ -189,7 +205,11 @@ class RunService:
             if claimed is None:
                 continue
             adopted.append(run.id)
-            outcome = await self._recover(claimed)
+            try:
+                outcome = await self._recover(claimed)
+            except Exception:  # one damaged run must not keep the server from starting
+                log.exception("workflow run %s could not be recovered", run.id)
+                continue
             log.warning("workflow run %s (owner %s) was interrupted: %s", run.id, run.owner, outcome)
         return adopted
 
@@ -198,6 +218,10 @@ class RunService:
         cut = interruption(run.id, events)
         error = None
         version: WorkflowVersion | None = None
+        if run.cancel_requested:
+            final = final_event(run.id, cut.last_seq + 1, "cancelled", "cancelled")
+            await asyncio.to_thread(self.store.append_run_events, run.id, [*cut.closing, final])
+            return "cancelled, as requested"
         if self.settings.recovery == "fail":
             error = INTERRUPTED
         elif run.resumes > self.settings.max_resumes:
@@ -207,10 +231,10 @@ class RunService:
                 row = await self.workflow(run.workflow_id)
                 version = self.version_of(row)
                 bind_inputs(version.workflow, run.inputs)
-            except DeepfortError as exc:
+            except (DeepfortError, ValueError) as exc:
                 error = f"{INTERRUPTED}; cannot resume: {exc}"
         if error is not None or version is None:
-            final = failed_event(run.id, cut.last_seq + 1, error or INTERRUPTED)
+            final = final_event(run.id, cut.last_seq + 1, "failed", error or INTERRUPTED)
             await asyncio.to_thread(self.store.append_run_events, run.id, [*cut.closing, final])
             return "marked failed"
         await asyncio.to_thread(self.store.append_run_events, run.id, cut.closing)
@@ -307,6 +331,14 @@ class RunService:
         live.handle.cancel()
         return True
 
+    async def request_cancel(self, run_id: str) -> Literal["here", "requested", "finished"]:
+        """Cancel the run here when it runs here, else ask its owner through the store."""
+        if self.cancel(run_id):
+            return "here"
+        if await asyncio.to_thread(self.store.request_cancel, run_id):
+            return "requested"
+        return "finished"
+
     async def store_run(self, run_id: str) -> RunRow | None:
         return await asyncio.to_thread(self.store.get_run, run_id)
 
@@ -355,6 +387,7 @@ def run_record(run: RunRow, workflow: WorkflowRow | None = None) -> dict[str, An
         "outputs": run.outputs,
         "error": run.error,
         "resumes": run.resumes,
+        "cancel_requested": run.cancel_requested,
         "created_at": int(run.created_at.timestamp()),
         "finished_at": int(run.finished_at.timestamp()) if run.finished_at else None,
     }
