@@ -247,6 +247,14 @@ class WorkflowMethods(StoreCore):
             ).all()
         return list(ids)
 
+    def owned_runs(self, owner: str) -> list[str]:
+        """The ids of ``owner``'s running runs."""
+        with self._reading() as session:
+            ids = session.scalars(
+                select(WorkflowRun.id).where(WorkflowRun.status == "running", WorkflowRun.owner == owner)
+            ).all()
+        return list(ids)
+
     def orphaned_runs(self, owner: str, stale_before: datetime, *, own: bool) -> list[RunRow]:
         """Running runs nobody keeps alive: no owner, or a heartbeat older than ``stale_before``; with
         ``own`` also every run ``owner`` holds (a restarted instance's runs from before its crash)."""

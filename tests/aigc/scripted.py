@@ -32,12 +32,16 @@ class Script:
         self.gates: dict[str, asyncio.Event] = {}
         self.started: dict[str, asyncio.Event] = {}
         self.cancelled: list[str] = []
+        self.stopped: dict[str, asyncio.Event] = {}
 
     def gate(self, key: str) -> asyncio.Event:
         return self.gates.setdefault(key, asyncio.Event())
 
     def started_event(self, key: str) -> asyncio.Event:
         return self.started.setdefault(key, asyncio.Event())
+
+    def cancelled_event(self, key: str) -> asyncio.Event:
+        return self.stopped.setdefault(key, asyncio.Event())
 
 
 def registry_with(script: Script) -> NodeRegistry:
@@ -64,6 +68,7 @@ def registry_with(script: Script) -> NodeRegistry:
                     await asyncio.Event().wait()
             except asyncio.CancelledError:
                 script.cancelled.append(key)
+                script.cancelled_event(key).set()
                 raise
             return NodeResult({"value": params.get("value", key)}, tokens=int(params["tokens"]))
 

@@ -65,6 +65,20 @@ def test_card_and_narration_become_artefacts(
     arun(body)
 
 
+def test_a_shot_without_narration_gets_silence_not_a_failure(tmp_path: Path) -> None:
+    async def body() -> None:
+        registry = media_registry(tmp_path)
+        wf = version(CARD_AND_VOICE, registry)
+        _, result = await run_to_end(Executor(registry), wf, {"scene": "Harbour", "narration": " "})
+        assert result.status == "succeeded", result.error
+        with wave.open(result.outputs["audio"]) as wav:
+            frames = wav.readframes(wav.getnframes())
+            assert wav.getnframes() / wav.getframerate() == pytest.approx(result.outputs["seconds"])
+        assert result.outputs["seconds"] > 0 and not any(frames)
+
+    arun(body)
+
+
 def test_cjk_text_draws_glyphs_not_boxes() -> None:
     if cjk_font_path() is None:
         pytest.skip("no CJK font installed (make tools)")

@@ -103,3 +103,15 @@ def test_a_resume_needs_the_run_id() -> None:
     registry = registry_with(Script())
     with pytest.raises(ValueError, match="run_id"):
         Executor(registry).start(version(BRANCHES, registry), {}, resume=Resume(1, 0, {}, 1))
+
+
+def test_the_run_deadline_counts_the_time_before_the_crash() -> None:
+    async def body() -> None:
+        script = Script()
+        registry = registry_with(script)
+        resume = Resume(last_seq=3, steps=1, finished={}, resumes=1, elapsed_s=3600)
+        events = await resume_to_end(Executor(registry, deadline_s=60), BRANCHES, resume)
+        last = events[-1]
+        assert isinstance(last, RunFinished) and last.status == "timed_out" and not script.calls
+
+    arun(body)

@@ -267,3 +267,28 @@ def test_an_orphan_with_a_cancel_request_is_cancelled_not_resumed(store: Store, 
         await second.close()
 
     arun(body)
+
+
+def test_a_server_stops_a_run_another_server_adopted(store: Store, tmp_path: Path) -> None:
+    async def body() -> None:
+        script = Script()
+        script.gate("gate")
+        late = service_on(store, tmp_path, script, lease_s=0.03)  # heartbeats every 10 ms
+        await late.start(adopt=False)
+        workflow, _ = await late.publish(GATED)
+        run, _ = await late.start_run(workflow.id, {}, key_id="alice")
+        await script.started_event("gate").wait()
+        seen = store.get_run(run.id)
+        assert seen is not None and store.claim_run(seen, "faster-replica") is not None
+        await script.cancelled_event("gate").wait()  # the next heartbeat finds the run gone
+        await late.close()
+        got = store.get_run(run.id)
+        assert got is not None and (got.status, got.owner) == ("running", "faster-replica")
+        assert {e.type for e in store.run_events(run.id)} == {
+            "run_started",
+            "node_started",
+            "node_output",
+            "node_finished",
+        }
+
+    arun(body)

@@ -176,10 +176,23 @@ class RunService:
             await asyncio.sleep(interval)
             try:
                 await asyncio.to_thread(self.store.heartbeat_runs, self.owner)
+                await self._give_up_lost_runs()
                 if adopt:
                     await self.adopt(own=False)
             except Exception:  # a database hiccup must not end the heartbeat
                 log.exception("workflow run heartbeat failed")
+
+    async def _give_up_lost_runs(self) -> None:
+        """Stop (without a word to the store) the runs that another server adopted: this one's heartbeat
+        came too late (a stall longer than the lease), and two servers must not execute one run."""
+        if not self._live:
+            return
+        owned = set(await asyncio.to_thread(self.store.owned_runs, self.owner))
+        for run_id, live in list(self._live.items()):
+            if run_id not in owned and not live.handle.finished:
+                log.warning("workflow run %s was adopted by another server; stopping it here", run_id)
+                live.recorder.detach()
+                live.handle.cancel()
 
     async def _watch_cancels(self) -> None:
         while True:
@@ -238,7 +251,8 @@ class RunService:
             await asyncio.to_thread(self.store.append_run_events, run.id, [*cut.closing, final])
             return "marked failed"
         await asyncio.to_thread(self.store.append_run_events, run.id, cut.closing)
-        resume = Resume(cut.last_seq, cut.steps, cut.finished, run.resumes)
+        elapsed = (datetime.now(UTC) - run.created_at).total_seconds()
+        resume = Resume(cut.last_seq, cut.steps, cut.finished, run.resumes, elapsed_s=elapsed)
         self._launch(run.id, version, run.inputs, resume)
         return f"resumed ({run.resumes} of at most {self.settings.max_resumes})"
 

@@ -40,6 +40,18 @@ def detect_language(text: str) -> Language:
     return "zh" if letters and cjk * 3 >= len(letters) else "en"
 
 
+def silence(seconds: float, language: Language = "en", rate: int = 22050) -> Speech:
+    """A mono 16-bit WAV of `seconds` of silence: what a shot without narration says."""
+    frames = round(seconds * rate)
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(b"\x00\x00" * frames)
+    return Speech(out.getvalue(), frames / rate, language)
+
+
 def wav_duration(data: bytes) -> float:
     with wave.open(io.BytesIO(data)) as wav:
         frames: int = wav.getnframes()

@@ -54,13 +54,14 @@ class RunResult:
 @dataclass(frozen=True)
 class Resume:
     """Where an interrupted run stopped: its last event's `seq`, the node attempts it made (they count
-    towards the step limit), the top-level nodes that finished (their results), and how many times it
-    has now been resumed."""
+    towards the step limit), the top-level nodes that finished (their results), how many times it has
+    now been resumed, and the seconds since it was created (they count towards the run deadline)."""
 
     last_seq: int
     steps: int
     finished: Mapping[str, NodeResult]
     resumes: int
+    elapsed_s: float = 0.0
 
 
 class RunHandle:
@@ -161,7 +162,10 @@ class Executor:
             restored = restorable(workflow.graph, self.registry, resume.finished)
             handle.emit(RunResumed(run_id=run_id, restored=list(restored), resumes=resume.resumes))
         steps = resume.steps if resume is not None else 0
-        task = asyncio.create_task(self._main(version, bound, handle, restored, steps))
+        deadline = self.deadline_s
+        if deadline is not None and resume is not None:
+            deadline = max(0.0, deadline - resume.elapsed_s)
+        task = asyncio.create_task(self._main(version, bound, handle, restored, steps, deadline))
         task.add_done_callback(lambda _: handle.finish(RunResult("cancelled", {}, "cancelled", {})))
         handle._task = task
         return handle
@@ -184,6 +188,7 @@ class Executor:
         handle: RunHandle,
         restored: Mapping[str, NodeResult],
         steps: int,
+        deadline: float | None,
     ) -> None:
         context = RunContext(
             run_id=handle.run_id,
@@ -202,7 +207,9 @@ class Executor:
         error: str | None = None
         outputs: dict[str, Any] = {}
         try:
-            async with asyncio.timeout(self.deadline_s):
+            if deadline is not None and deadline <= 0:
+                raise TimeoutError  # resumed after its deadline: nothing starts
+            async with asyncio.timeout(deadline):
                 await graph.execute()
             outputs = self._outputs(version, context, graph.nodes)
         except (BodyFailedError, RunAborted) as exc:

@@ -6,12 +6,13 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from deepfort.aigc.tts.base import Language
+from deepfort.aigc.tts.base import Language, silence
 from deepfort.aigc.workflow.nodes.base import NodeContext, NodeResult, Param
 from deepfort.aigc.workflow.nodes.media import MediaNode
 from deepfort.aigc.workflow.spec import NodeSpec, ValueType
 
 LANGUAGES: dict[str, Language | None] = {"auto": None, "zh": "zh", "en": "en"}
+SILENT_S = 0.5
 
 
 class TtsNode(MediaNode):
@@ -40,7 +41,11 @@ class TtsNode(MediaNode):
 
     async def run(self, params: Mapping[str, Any], ctx: NodeContext) -> NodeResult:
         language = LANGUAGES[str(params["language"])]
-        speech = await self.svc.require_voice().speak(str(params["text"]), language)
+        text = str(params["text"])
+        if text.strip():
+            speech = await self.svc.require_voice().speak(text, language)
+        else:  # a shot the storyboard left without narration: a moment of silence, not a failure
+            speech = silence(SILENT_S, language or "en")
         artefact_id, path = await asyncio.to_thread(
             self.svc.artefacts.put, speech.wav, "audio/wav", run_id=ctx.run_id, node_id=ctx.node_id
         )
