@@ -149,11 +149,11 @@ async def cancel_run(run_id: str, request: Request) -> JSONResponse:
 async def get_file(file_id: str, request: Request) -> FileResponse:
     service = _runs(request)
     found = await service.artefact(file_id)
-    if found is not None and found[0].run_id is not None:
-        owner = _owner(request)
-        run = await service.store_run(found[0].run_id)
-        if owner is not None and (run is None or run.key_id != owner):
-            found = None
+    owner = _owner(request)
+    if found is not None and owner is not None:
+        keys = await service.artefact_key_ids(file_id)
+        if keys is not None and owner not in keys:
+            found = None  # another key's file: as unknown as a file that does not exist
     if found is None:
         raise NotFoundError(f"no file {file_id!r}", param="file_id")
     row, path = found

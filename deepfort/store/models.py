@@ -251,3 +251,17 @@ class Artefact(Base):
     run_id: Mapped[str | None] = mapped_column(ForeignKey("workflow_runs.id"), index=True)
     node_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ArtefactUse(Base):
+    """Every run (and node) that produced an artefact: the same bytes made by two runs are one file, and
+    each run's key may fetch it."""
+
+    __tablename__ = "artefact_uses"
+    __table_args__ = (UniqueConstraint("artefact_id", "run_id", "node_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    artefact_id: Mapped[str] = mapped_column(ForeignKey("artefacts.id"), index=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("workflow_runs.id"), index=True)
+    node_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -7,6 +7,7 @@ persistence listener; the ``run_finished`` event and the run's final status are 
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from deepfort.store.base import StoreCore
-from deepfort.store.models import Artefact, WorkflowRecord, WorkflowRun, WorkflowRunEvent
+from deepfort.store.models import Artefact, ArtefactUse, WorkflowRecord, WorkflowRun, WorkflowRunEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,37 +325,60 @@ class WorkflowMethods(StoreCore):
     def add_artefact(
         self, sha256: str, path: str, mime: str, size: int, run_id: str | None, node_id: str | None
     ) -> ArtefactRow:
-        """Record a file by its sha256; the same content stored again keeps its first record."""
-        existing = self.get_artefact(sha256)
-        if existing is not None:
-            return existing
-        row = Artefact(
-            id=sha256,
-            path=path,
-            mime=mime,
-            size=size,
-            run_id=run_id,
-            node_id=node_id,
-            created_at=self._clock(),
-        )
-        try:
-            with self._writing() as session:
-                session.add(row)
-        except IntegrityError:
-            again = self.get_artefact(sha256)
-            if again is None:
-                raise
-            return again
-        return _artefact(row)
+        """Record a file by its sha256 (the same content stored again keeps its first record) and, with
+        ``run_id``, that this run's node made it."""
+        row = self.get_artefact(sha256)
+        if row is None:
+            record = Artefact(
+                id=sha256,
+                path=path,
+                mime=mime,
+                size=size,
+                run_id=run_id,
+                node_id=node_id,
+                created_at=self._clock(),
+            )
+            try:
+                with self._writing() as session:
+                    session.add(record)
+                row = _artefact(record)
+            except IntegrityError:  # another writer recorded the same content first
+                row = self.get_artefact(sha256)
+                if row is None:
+                    raise
+        if run_id is not None:
+            self._add_artefact_use(sha256, run_id, node_id or "")
+        return row
+
+    def _add_artefact_use(self, sha256: str, run_id: str, node_id: str) -> None:
+        use = ArtefactUse(artefact_id=sha256, run_id=run_id, node_id=node_id, created_at=self._clock())
+        # IntegrityError: recorded already (a node run again after a resume)
+        with contextlib.suppress(IntegrityError), self._writing() as session:
+            session.add(use)
 
     def get_artefact(self, sha256: str) -> ArtefactRow | None:
         with self._reading() as session:
             row = session.get(Artefact, sha256)
         return None if row is None else _artefact(row)
 
+    def artefact_key_ids(self, sha256: str) -> set[str] | None:
+        """The API keys whose runs made this artefact; None when no run is recorded for it."""
+        with self._reading() as session:
+            keys = session.scalars(
+                select(WorkflowRun.key_id)
+                .join(ArtefactUse, ArtefactUse.run_id == WorkflowRun.id)
+                .where(ArtefactUse.artefact_id == sha256)
+            ).all()
+        return set(keys) or None
+
     def run_artefacts(self, run_id: str) -> list[ArtefactRow]:
+        """The artefacts this run's nodes made, the same file made again by another run included."""
         with self._reading() as session:
             rows = session.scalars(
-                select(Artefact).where(Artefact.run_id == run_id).order_by(Artefact.created_at)
+                select(Artefact)
+                .join(ArtefactUse, ArtefactUse.artefact_id == Artefact.id)
+                .where(ArtefactUse.run_id == run_id)
+                .distinct()
+                .order_by(Artefact.created_at)
             ).all()
         return [_artefact(row) for row in rows]

@@ -26,6 +26,7 @@ TABLES = {
     "workflow_runs",
     "workflow_run_events",
     "artefacts",
+    "artefact_uses",
 }
 
 
@@ -60,3 +61,17 @@ def test_scripts_ship_inside_the_package() -> None:
     assert (MIGRATIONS / "env.py").is_file()
     assert (MIGRATIONS / "script.py.mako").is_file()
     assert len(list(ScriptDirectory(str(MIGRATIONS)).walk_revisions())) >= 1
+
+
+def test_0004_records_the_run_of_each_existing_artefact(store: Store) -> None:
+    workflow, _ = store.publish_workflow("story", "d1", "{}")
+    run, _ = store.create_run(workflow, {}, "alice")
+    store.add_artefact("ab" * 32, "/x/ab.png", "image/png", 10, run.id, "card")
+    config = alembic_config()
+    with store.engine.execution_options(**WRITE).begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+    upgrade(store.engine)
+    assert store.artefact_key_ids("ab" * 32) == {"alice"}
+    got = store.get_run(run.id)
+    assert got is not None and (got.owner, got.resumes, got.cancel_requested) == (None, 0, False)

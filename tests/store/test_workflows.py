@@ -59,6 +59,19 @@ def test_artefact_keeps_its_first_record(store: Store) -> None:
     assert store.get_artefact("cd" * 32) is None
 
 
+def test_the_same_file_made_by_two_runs_belongs_to_both(store: Store) -> None:
+    workflow, _ = store.publish_workflow("story", "d1", "{}")
+    alice, _ = store.create_run(workflow, {}, "alice")
+    bob, _ = store.create_run(workflow, {}, "bob")
+    row = store.add_artefact("ab" * 32, "/x/ab.png", "image/png", 10, alice.id, "card")
+    assert store.add_artefact("ab" * 32, "/x/ab.png", "image/png", 10, bob.id, "card") == row
+    store.add_artefact("ab" * 32, "/x/ab.png", "image/png", 10, bob.id, "card")  # made again: one use
+    assert store.artefact_key_ids("ab" * 32) == {"alice", "bob"}
+    assert store.run_artefacts(bob.id) == [row] == store.run_artefacts(alice.id)
+    store.add_artefact("cd" * 32, "/x/cd", "text/plain", 1, None, None)
+    assert store.artefact_key_ids("cd" * 32) is None
+
+
 def test_owners_heartbeats_and_one_claim_per_orphan(store: Store) -> None:
     workflow, _ = store.publish_workflow("story", "d1", "{}")
     mine, _ = store.create_run(workflow, {}, "alice", owner="me")

@@ -353,8 +353,9 @@ class RunService:
             return "requested"
         return "finished"
 
-    async def store_run(self, run_id: str) -> RunRow | None:
-        return await asyncio.to_thread(self.store.get_run, run_id)
+    async def artefact_key_ids(self, sha256: str) -> set[str] | None:
+        """The keys whose runs made the artefact (None: no run recorded, e.g. stored by hand)."""
+        return await asyncio.to_thread(self.store.artefact_key_ids, sha256)
 
     async def artefact(self, sha256: str) -> tuple[ArtefactRow, Path] | None:
         return await asyncio.to_thread(self.artefacts.get, sha256)
