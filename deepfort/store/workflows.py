@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from deepfort.store.base import StoreCore
+from deepfort.store.base import StoreCore, rowcount
 from deepfort.store.models import Artefact, ArtefactUse, WorkflowRecord, WorkflowRun, WorkflowRunEvent
 
 
@@ -211,50 +211,34 @@ class WorkflowMethods(StoreCore):
             rows = session.scalars(query.order_by(WorkflowRun.created_at.desc()).limit(limit)).all()
         return [_run(row) for row in rows]
 
-    def running_runs(self) -> list[RunRow]:
-        with self._reading() as session:
-            rows = session.scalars(select(WorkflowRun).where(WorkflowRun.status == "running")).all()
-        return [_run(row) for row in rows]
-
     def heartbeat_runs(self, owner: str) -> int:
         """Renew the heartbeat of ``owner``'s running runs; returns how many."""
+        statement = (
+            update(WorkflowRun)
+            .where(WorkflowRun.status == "running", WorkflowRun.owner == owner)
+            .values(heartbeat_at=self._clock())
+        )
         with self._writing() as session:
-            result = session.execute(
-                update(WorkflowRun)
-                .where(WorkflowRun.status == "running", WorkflowRun.owner == owner)
-                .values(heartbeat_at=self._clock())
-            )
-        return int(getattr(result, "rowcount", 0) or 0)
+            return rowcount(session, statement)
 
     def request_cancel(self, run_id: str) -> bool:
         """Ask the run's owner to cancel it; False when it is not running."""
+        statement = (
+            update(WorkflowRun)
+            .where(WorkflowRun.id == run_id, WorkflowRun.status == "running")
+            .values(cancel_requested=True)
+        )
         with self._writing() as session:
-            result = session.execute(
-                update(WorkflowRun)
-                .where(WorkflowRun.id == run_id, WorkflowRun.status == "running")
-                .values(cancel_requested=True)
-            )
-        return int(getattr(result, "rowcount", 0) or 0) == 1
+            return rowcount(session, statement) == 1
 
-    def cancel_requests(self, owner: str) -> list[str]:
-        """The ids of ``owner``'s running runs that another server was asked to cancel."""
+    def owned_runs(self, owner: str) -> dict[str, bool]:
+        """``owner``'s running runs: id -> whether another server was asked to cancel it."""
+        query = select(WorkflowRun.id, WorkflowRun.cancel_requested).where(
+            WorkflowRun.status == "running", WorkflowRun.owner == owner
+        )
         with self._reading() as session:
-            ids = session.scalars(
-                select(WorkflowRun.id).where(
-                    WorkflowRun.status == "running",
-                    WorkflowRun.owner == owner,
-                    WorkflowRun.cancel_requested.is_(True),
-                )
-            ).all()
-        return list(ids)
-
-    def owned_runs(self, owner: str) -> list[str]:
-        """The ids of ``owner``'s running runs."""
-        with self._reading() as session:
-            ids = session.scalars(
-                select(WorkflowRun.id).where(WorkflowRun.status == "running", WorkflowRun.owner == owner)
-            ).all()
-        return list(ids)
+            rows = session.execute(query).all()
+        return {run_id: bool(cancel) for run_id, cancel in rows}
 
     def orphaned_runs(self, owner: str, stale_before: datetime, *, own: bool) -> list[RunRow]:
         """Running runs nobody keeps alive: no owner, or a heartbeat older than ``stale_before``; with
@@ -274,18 +258,19 @@ class WorkflowMethods(StoreCore):
     def claim_run(self, run: RunRow, owner: str) -> RunRow | None:
         """Take over an orphaned run for ``owner`` and count a resume; None when it finished meanwhile or
         another instance claimed it first (its owner is no longer the one ``run`` saw)."""
-        with self._writing() as session:
-            result = session.execute(
-                update(WorkflowRun)
-                .where(
-                    WorkflowRun.id == run.id,
-                    WorkflowRun.status == "running",
-                    WorkflowRun.owner.is_not_distinct_from(run.owner),
-                    WorkflowRun.resumes == run.resumes,
-                )
-                .values(owner=owner, heartbeat_at=self._clock(), resumes=run.resumes + 1)
+        statement = (
+            update(WorkflowRun)
+            .where(
+                WorkflowRun.id == run.id,
+                WorkflowRun.status == "running",
+                WorkflowRun.owner.is_not_distinct_from(run.owner),
+                WorkflowRun.resumes == run.resumes,
             )
-        if int(getattr(result, "rowcount", 0) or 0) != 1:
+            .values(owner=owner, heartbeat_at=self._clock(), resumes=run.resumes + 1)
+        )
+        with self._writing() as session:
+            claimed = rowcount(session, statement) == 1
+        if not claimed:
             return None
         return self.get_run(run.id)
 
@@ -314,13 +299,6 @@ class WorkflowMethods(StoreCore):
                 .order_by(WorkflowRunEvent.seq)
             ).all()
         return [EventRow(row.seq, row.type, dict(row.body)) for row in rows]
-
-    def last_event_seq(self, run_id: str) -> int:
-        with self._reading() as session:
-            value = session.scalar(
-                select(func.max(WorkflowRunEvent.seq)).where(WorkflowRunEvent.run_id == run_id)
-            )
-        return int(value or 0)
 
     def add_artefact(
         self, sha256: str, path: str, mime: str, size: int, run_id: str | None, node_id: str | None

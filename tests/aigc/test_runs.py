@@ -273,14 +273,14 @@ def test_a_server_stops_a_run_another_server_adopted(store: Store, tmp_path: Pat
     async def body() -> None:
         script = Script()
         script.gate("gate")
-        late = service_on(store, tmp_path, script, lease_s=0.03)  # heartbeats every 10 ms
+        late = service_on(store, tmp_path, script)
         await late.start(adopt=False)
         workflow, _ = await late.publish(GATED)
         run, _ = await late.start_run(workflow.id, {}, key_id="alice")
         await script.started_event("gate").wait()
         seen = store.get_run(run.id)
         assert seen is not None and store.claim_run(seen, "faster-replica") is not None
-        await script.cancelled_event("gate").wait()  # the next heartbeat finds the run gone
+        await script.cancelled_event("gate").wait()  # its watch finds the run gone
         await late.close()
         got = store.get_run(run.id)
         assert got is not None and (got.status, got.owner) == ("running", "faster-replica")

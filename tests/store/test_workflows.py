@@ -34,8 +34,8 @@ def test_run_roundtrip_events_and_finish(store: Store) -> None:
     assert got.finished_at is not None
     assert [e.seq for e in store.run_events(run.id)] == [1, 2, 3]
     assert [e.type for e in store.run_events(run.id, after=1)] == ["node_output", "run_finished"]
-    assert store.last_event_seq(run.id) == 3
-    assert store.running_runs() == []
+    assert store.run_events(run.id)[-1].seq == 3
+    assert store.orphaned_runs("anyone", datetime.now(UTC) + timedelta(hours=1), own=True) == []
 
 
 def test_idempotency_key_is_per_owner(store: Store) -> None:

@@ -19,10 +19,11 @@ from deepfort.store.workflows import EventRow
 log = logging.getLogger(__name__)
 
 
-def event_body(event: Event) -> dict[str, Any]:
-    """The event as plain JSON values (anything else a node produced becomes its string)."""
+def event_row(event: Event) -> EventRow:
+    """The event as the store keeps it: plain JSON values (anything else a node produced becomes its
+    string)."""
     body: dict[str, Any] = json.loads(json.dumps(event.to_dict(), default=str, ensure_ascii=False))
-    return body
+    return EventRow(event.seq, event.type, body)
 
 
 class RunRecorder:
@@ -37,7 +38,7 @@ class RunRecorder:
 
     def __call__(self, event: Event) -> None:
         if not self._detached:
-            self._pending.append(EventRow(event.seq, event.type, event_body(event)))
+            self._pending.append(event_row(event))
             self._wake.set()
 
     def detach(self) -> None:

@@ -30,8 +30,9 @@ from typing import Any, Literal
 
 from deepfort.aigc.runs.artefacts import ArtefactStore
 from deepfort.aigc.runs.owner import InstanceId, claim_instance_id
-from deepfort.aigc.runs.recorder import RunRecorder
+from deepfort.aigc.runs.recorder import RunRecorder, event_row
 from deepfort.aigc.workflow import NodeRegistry, WorkflowVersion, bind_inputs, default_registry, load_workflow
+from deepfort.aigc.workflow.events import NodeFailed, RunFinished, RunStatus
 from deepfort.aigc.workflow.executor import Executor, Resume, RunHandle
 from deepfort.aigc.workflow.nodes.base import NodeResult
 from deepfort.config import WorkflowSettings
@@ -50,6 +51,11 @@ often a server with runs in progress looks for cancel requests that reached anot
 class _Live:
     handle: RunHandle
     recorder: RunRecorder
+
+    def interrupt(self) -> None:
+        """Stop the run here and write nothing more of it: it stays `running` for a server to adopt."""
+        self.recorder.detach()
+        self.handle.cancel()
 
 
 @dataclass(frozen=True)
@@ -88,25 +94,17 @@ def interruption(run_id: str, events: Sequence[EventRow]) -> Interruption:
     closing = []
     for node_id, attempt in open_attempts.items():
         seq += 1
-        body = {
-            "run_id": run_id,
-            "seq": seq,
-            "type": "node_failed",
-            "node_id": node_id,
-            "error": INTERRUPTED,
-            "attempt": attempt,
-            "will_retry": False,
-            "cancelled": False,
-            "interrupted": True,
-            "recovery": None,
-        }
-        closing.append(EventRow(seq, "node_failed", body))
+        cut = NodeFailed(
+            run_id=run_id,
+            seq=seq,
+            node_id=node_id,
+            error=INTERRUPTED,
+            attempt=attempt,
+            will_retry=False,
+            interrupted=True,
+        )
+        closing.append(event_row(cut))
     return Interruption(closing, seq, steps, finished)
-
-
-def final_event(run_id: str, seq: int, status: str, error: str) -> EventRow:
-    body = {"run_id": run_id, "seq": seq, "type": "run_finished", "status": status, "outputs": {}}
-    return EventRow(seq, "run_finished", {**body, "error": error})
 
 
 class RunService:
@@ -136,7 +134,7 @@ class RunService:
         self._live: dict[str, _Live] = {}
         self._versions: dict[str, WorkflowVersion] = {}
         self._heartbeat: asyncio.Task[None] | None = None
-        self._cancels: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
 
     @property
     def owner(self) -> str:
@@ -152,20 +150,21 @@ class RunService:
         if adopt:
             await self.adopt(own=True)
         self._heartbeat = asyncio.create_task(self._beat(adopt))
-        self._cancels = asyncio.create_task(self._watch_cancels())
+        self._watch = asyncio.create_task(self._watch_owned())
 
     async def close(self, *, interrupt: bool = True) -> None:
         """Stop. Runs still in progress are interrupted, not finished, so that a restart resumes them; with
         ``interrupt=False`` they are cancelled (`deepfort workflow run` on Ctrl-C)."""
-        tasks = [task for task in (self._heartbeat, self._cancels) if task is not None]
+        tasks = [task for task in (self._heartbeat, self._watch) if task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         live = list(self._live.values())
         for run in live:
             if interrupt:
-                run.recorder.detach()
-            run.handle.cancel()
+                run.interrupt()
+            else:
+                run.handle.cancel()
         await asyncio.gather(*(run.recorder.task for run in live), return_exceptions=True)
         if self._instance is not None:
             self._instance.release()
@@ -176,34 +175,32 @@ class RunService:
             await asyncio.sleep(interval)
             try:
                 await asyncio.to_thread(self.store.heartbeat_runs, self.owner)
-                await self._give_up_lost_runs()
                 if adopt:
                     await self.adopt(own=False)
             except Exception:  # a database hiccup must not end the heartbeat
                 log.exception("workflow run heartbeat failed")
 
-    async def _give_up_lost_runs(self) -> None:
-        """Stop (without a word to the store) the runs that another server adopted: this one's heartbeat
-        came too late (a stall longer than the lease), and two servers must not execute one run."""
-        if not self._live:
-            return
-        owned = set(await asyncio.to_thread(self.store.owned_runs, self.owner))
-        for run_id, live in list(self._live.items()):
-            if run_id not in owned and not live.handle.finished:
-                log.warning("workflow run %s was adopted by another server; stopping it here", run_id)
-                live.recorder.detach()
-                live.handle.cancel()
-
-    async def _watch_cancels(self) -> None:
+    async def _watch_owned(self) -> None:
+        """While runs are in progress here, read what the store says of them: cancel those another server
+        was asked to cancel, and stop (writing nothing) those another server adopted after this one
+        stalled for longer than the lease, since two servers must not execute one run."""
         while True:
             await asyncio.sleep(POLL_S)
             if not self._live:
                 continue
             try:
-                for run_id in await asyncio.to_thread(self.store.cancel_requests, self.owner):
-                    self.cancel(run_id)
+                owned = await asyncio.to_thread(self.store.owned_runs, self.owner)
             except Exception:
-                log.exception("reading workflow cancel requests failed")
+                log.exception("reading this server's workflow runs failed")
+                continue
+            for run_id, live in list(self._live.items()):
+                if live.handle.finished:
+                    continue
+                if run_id not in owned:
+                    log.warning("workflow run %s was adopted by another server; stopping it here", run_id)
+                    live.interrupt()
+                elif owned[run_id]:
+                    live.handle.cancel()
 
     async def adopt(self, *, own: bool) -> list[str]:
         """Take over the orphaned runs (with ``own``, also this instance's runs from before a restart) and
@@ -229,27 +226,25 @@ class RunService:
     async def _recover(self, run: RunRow) -> str:
         events = await asyncio.to_thread(self.store.run_events, run.id)
         cut = interruption(run.id, events)
-        error = None
+        ending: tuple[RunStatus, str] | None = None
         version: WorkflowVersion | None = None
         if run.cancel_requested:
-            final = final_event(run.id, cut.last_seq + 1, "cancelled", "cancelled")
-            await asyncio.to_thread(self.store.append_run_events, run.id, [*cut.closing, final])
-            return "cancelled, as requested"
-        if self.settings.recovery == "fail":
-            error = INTERRUPTED
+            ending = ("cancelled", "cancelled")
+        elif self.settings.recovery == "fail":
+            ending = ("failed", INTERRUPTED)
         elif run.resumes > self.settings.max_resumes:
-            error = f"{INTERRUPTED}; not resumed again after {self.settings.max_resumes} resumes"
+            ending = ("failed", f"{INTERRUPTED}; not resumed again after {self.settings.max_resumes} resumes")
         else:
             try:
-                row = await self.workflow(run.workflow_id)
-                version = self.version_of(row)
+                version = self.version_of(await self.workflow(run.workflow_id))
                 bind_inputs(version.workflow, run.inputs)
             except (DeepfortError, ValueError) as exc:
-                error = f"{INTERRUPTED}; cannot resume: {exc}"
-        if error is not None or version is None:
-            final = final_event(run.id, cut.last_seq + 1, "failed", error or INTERRUPTED)
-            await asyncio.to_thread(self.store.append_run_events, run.id, [*cut.closing, final])
-            return "marked failed"
+                ending = ("failed", f"{INTERRUPTED}; cannot resume: {exc}")
+        if ending is not None or version is None:
+            status, error = ending or ("failed", INTERRUPTED)
+            final = RunFinished(run_id=run.id, seq=cut.last_seq + 1, status=status, outputs={}, error=error)
+            await asyncio.to_thread(self.store.append_run_events, run.id, [*cut.closing, event_row(final)])
+            return f"finished {status}"
         await asyncio.to_thread(self.store.append_run_events, run.id, cut.closing)
         elapsed = (datetime.now(UTC) - run.created_at).total_seconds()
         resume = Resume(cut.last_seq, cut.steps, cut.finished, run.resumes, elapsed_s=elapsed)
