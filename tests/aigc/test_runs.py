@@ -120,18 +120,24 @@ def service_on(store: Store, data_dir: Path, script: Script, **settings: object)
     )
 
 
+async def held_at_gate(service: RunService, script: Script) -> str:
+    """Start GATED on ``service``; returns the run's id once `gate` runs (held until the gate opens)."""
+    workflow, _ = await service.publish(GATED)
+    run, _ = await service.start_run(workflow.id, {}, key_id="alice")
+    await script.started_event("gate").wait()
+    return run.id
+
+
 async def interrupted_at_gate(store: Store, data_dir: Path, **settings: object) -> str:
     """Start GATED on one service, then stop that service while `gate` runs, as a restart would."""
     script = Script()
     script.gate("gate")
     first = service_on(store, data_dir, script, **settings)
     await first.start()
-    workflow, _ = await first.publish(GATED)
-    run, _ = await first.start_run(workflow.id, {}, key_id="alice")
-    await script.started_event("gate").wait()
+    run_id = await held_at_gate(first, script)
     await first.close()
-    assert store.get_run(run.id).status == "running"  # type: ignore[union-attr]
-    return run.id
+    assert store.get_run(run_id).status == "running"  # type: ignore[union-attr]
+    return run_id
 
 
 def test_an_interrupted_run_resumes_from_its_finished_nodes(store: Store, tmp_path: Path) -> None:
@@ -190,18 +196,16 @@ def test_replicas_adopt_only_runs_whose_heartbeat_is_stale(store: Store, tmp_pat
         script.gate("gate")
         alive = RunService(store, tmp_path / "a", registry=registry_with(script), owner="replica-a")
         await alive.start()
-        workflow, _ = await alive.publish(GATED)
-        run, _ = await alive.start_run(workflow.id, {}, key_id="alice")
-        await script.started_event("gate").wait()
+        run_id = await held_at_gate(alive, script)
         patient = RunService(store, tmp_path / "b", registry=registry_with(Script()), owner="replica-b")
         await patient.start()  # replica-a's heartbeat is fresh: its run is left alone
-        assert store.get_run(run.id).owner == "replica-a"  # type: ignore[union-attr]
+        assert store.get_run(run_id).owner == "replica-a"  # type: ignore[union-attr]
         await alive.close()  # replica-a goes away; its heartbeat ages
         other = Script()
         eager = service_on(store, tmp_path / "c", other, lease_s=0.001)
         await asyncio.sleep(0.01)
-        assert await eager.adopt(own=False) == [run.id]
-        final = await eager.wait(run.id)
+        assert await eager.adopt(own=False) == [run_id]
+        final = await eager.wait(run_id)
         assert final.status == "succeeded" and final.owner == eager.owner and other.calls["a"] == 0
         assert await patient.adopt(own=False) == []  # finished: nothing left to adopt
         await patient.close()
@@ -241,14 +245,12 @@ def test_a_cancel_that_reaches_another_replica_is_carried_out_by_the_owner(
         script.gate("gate")
         owner = RunService(store, tmp_path / "a", registry=registry_with(script), owner="replica-a")
         await owner.start()
-        workflow, _ = await owner.publish(GATED)
-        run, _ = await owner.start_run(workflow.id, {}, key_id="alice")
-        await script.started_event("gate").wait()
+        run_id = await held_at_gate(owner, script)
         other = RunService(store, tmp_path / "b", registry=registry_with(Script()), owner="replica-b")
-        assert await other.request_cancel(run.id) == "requested"
-        final = await other.wait(run.id)  # followed through the store, as a client of replica-b would
+        assert await other.request_cancel(run_id) == "requested"
+        final = await other.wait(run_id)  # followed through the store, as a client of replica-b would
         assert final.status == "cancelled" and "gate" in script.cancelled
-        assert await other.request_cancel(run.id) == "finished"
+        assert await other.request_cancel(run_id) == "finished"
         await owner.close()
         await other.close()
 
@@ -275,16 +277,14 @@ def test_a_server_stops_a_run_another_server_adopted(store: Store, tmp_path: Pat
         script.gate("gate")
         late = service_on(store, tmp_path, script)
         await late.start(adopt=False)
-        workflow, _ = await late.publish(GATED)
-        run, _ = await late.start_run(workflow.id, {}, key_id="alice")
-        await script.started_event("gate").wait()
-        seen = store.get_run(run.id)
+        run_id = await held_at_gate(late, script)
+        seen = store.get_run(run_id)
         assert seen is not None and store.claim_run(seen, "faster-replica") is not None
         await script.cancelled_event("gate").wait()  # its watch finds the run gone
         await late.close()
-        got = store.get_run(run.id)
+        got = store.get_run(run_id)
         assert got is not None and (got.status, got.owner) == ("running", "faster-replica")
-        assert {e.type for e in store.run_events(run.id)} == {
+        assert {e.type for e in store.run_events(run_id)} == {
             "run_started",
             "node_started",
             "node_output",
