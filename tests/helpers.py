@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 def wait_until(check: Callable[[], bool], what: str, limit: float = 60.0) -> None:
@@ -27,3 +30,36 @@ def read_tokens(lines: Iterator[str], count: int) -> None:
             if seen == count:
                 return
     raise AssertionError("stream ended early")
+
+
+class JsonEndpoint(BaseHTTPRequestHandler):
+    """Base of the scripted HTTP endpoints tests stand up on loopback: answers JSON, logs nothing."""
+
+    def send_json(self, status: int, body: bytes) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            pass  # the client gave up waiting (the timeout cases)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def loopback_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on 127.0.0.1 (a free port) from a thread; yields the base URL. Release anything
+    a handler waits on before leaving, or the shutdown waits for it."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -7,7 +7,8 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.helpers import JsonEndpoint, loopback_http
 
 HOLD_S = 120  # a test that never opens the gate fails on its own guard long before this
 
@@ -28,29 +29,16 @@ class Gate:
 def running_gate() -> Iterator[Gate]:
     gate: Gate
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonEndpoint):
         def do_GET(self) -> None:
             gate.hits += 1
             gate.arrived.release()
             gate.opened.wait(HOLD_S)
-            body = json.dumps({"ok": True}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.send_json(200, json.dumps({"ok": True}).encode())
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    gate = Gate(f"http://127.0.0.1:{server.server_address[1]}/gate")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield gate
-    finally:
-        gate.opened.set()
-        server.shutdown()
-        server.server_close()
+    with loopback_http(Handler) as url:
+        gate = Gate(f"{url}/gate")
+        try:
+            yield gate
+        finally:
+            gate.opened.set()

@@ -7,15 +7,14 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import Server, start_server, stop_server
+from tests.helpers import JsonEndpoint, loopback_http
 
 PHONE = "13812345678"
 ID_CARD = "11010519491231002X"
@@ -143,7 +142,7 @@ def test_block_policy_refuses_naming_kinds_never_values(tmp_path: Path) -> None:
     assert any(e["action"] == "guard.pii" and e["detail"]["policy"] == "block" for e in actions)  # type: ignore[index]
 
 
-class ModerationApi(BaseHTTPRequestHandler):
+class ModerationApi(JsonEndpoint):
     """A scripted OpenAI-style moderation endpoint (the third-party service cannot run here)."""
 
     def do_POST(self) -> None:
@@ -156,24 +155,13 @@ class ModerationApi(BaseHTTPRequestHandler):
                 200,
                 json.dumps({"results": [{"flagged": flagged, "categories": {"x": flagged}}]}).encode(),
             )
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.send_json(status, body)
 
 
 @pytest.fixture(scope="module")
 def moderation_api() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ModerationApi)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with loopback_http(ModerationApi) as url:
+        yield url
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,12 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from deepfort.config import ModerationSettings
 from deepfort.guard.external import ExternalModerator, ExternalVerdict
+from tests.helpers import JsonEndpoint, loopback_http
 
 RELEASE_SLOW = threading.Event()
 RECEIVED: list[object] = []
@@ -32,37 +32,20 @@ ANSWERS = {
 }
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JsonEndpoint):
     def do_POST(self) -> None:
         RECEIVED.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
         if self.path == "/slow":
             RELEASE_SLOW.wait(5)
-        status, body = ANSWERS[self.path]
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except OSError:
-            pass  # the client gave up (the timeout cases)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.send_json(*ANSWERS[self.path])
 
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
     RELEASE_SLOW.clear()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    RELEASE_SLOW.set()
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with loopback_http(Handler) as url:
+        yield url
+        RELEASE_SLOW.set()
 
 
 def check(url: str, timeout_s: float, fail_open: bool) -> ExternalVerdict:
