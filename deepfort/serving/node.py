@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import grpc
 
 from deepfort.aigc.runs import RunService
-from deepfort.aigc.runs.artefacts import ArtefactStore, NodeArtefacts
+from deepfort.aigc.runs.artefacts import NodeArtefacts
 from deepfort.aigc.workflow import default_registry
 from deepfort.aigc.workflow.nodes.llm import ServingChat
 from deepfort.aigc.workflow.nodes.media import MediaServices, register_media_nodes
@@ -105,14 +105,14 @@ class Node:
         self.chat = ChatService(self.context)
         # Workflow nodes reach the models through this node's chat service (local, routed or center).
         registry = default_registry()
+        self.runs = RunService(self.store, settings.data_dir, registry=registry, settings=settings.workflows)
         media = MediaServices(
-            artefacts=NodeArtefacts(ArtefactStore(self.store, settings.data_dir / "artefacts")),
+            artefacts=NodeArtefacts(self.runs.artefacts),
             chat=ServingChat(self.chat, default_model=settings.routing.default_model),
             http_allowed_hosts=frozenset(settings.workflows.http_allowed_hosts),
             http_timeout_s=settings.workflows.http_timeout_s,
         )
-        register_media_nodes(registry, media)
-        self.runs = RunService(self.store, settings.data_dir, registry=registry, settings=settings.workflows)
+        register_media_nodes(registry, media)  # into the registry the run service already holds
         self._tasks: list[asyncio.Task[None]] = []
         self._metrics_server: MetricsServer | None = None
         self.completions = CompletionService(self.context)

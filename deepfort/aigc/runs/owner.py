@@ -31,9 +31,6 @@ class InstanceId:
             self._lock.close()
             self._lock = None
 
-    def __str__(self) -> str:
-        return self.value
-
 
 def claim_instance_id(data_dir: Path) -> InstanceId:
     """Lock the first free slot under ``data_dir/instances`` and return its id (created on first use).
