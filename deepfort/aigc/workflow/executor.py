@@ -144,6 +144,7 @@ class Executor:
         bound = bind_inputs(version.workflow, inputs)
         workflow = version.workflow
         restored: dict[str, NodeResult] = {}
+        steps, deadline = 0, self.deadline_s
         if resume is None:
             handle = RunHandle(run_id or uuid.uuid4().hex, listeners)
             handle.emit(
@@ -161,10 +162,9 @@ class Executor:
             handle = RunHandle(run_id, listeners, first_seq=resume.last_seq + 1)
             restored = restorable(workflow.graph, self.registry, resume.finished)
             handle.emit(RunResumed(run_id=run_id, restored=list(restored), resumes=resume.resumes))
-        steps = resume.steps if resume is not None else 0
-        deadline = self.deadline_s
-        if deadline is not None and resume is not None:
-            deadline = max(0.0, deadline - resume.elapsed_s)
+            steps = resume.steps
+            if deadline is not None:
+                deadline = max(0.0, deadline - resume.elapsed_s)
         task = asyncio.create_task(self._main(version, bound, handle, restored, steps, deadline))
         task.add_done_callback(lambda _: handle.finish(RunResult("cancelled", {}, "cancelled", {})))
         handle._task = task
