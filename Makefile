@@ -52,6 +52,7 @@ serve: install web
 lint: install-dev
 	$(BIN)/ruff check deepfort tests benchmarks
 	$(BIN)/ruff format --check deepfort tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: install-dev
 	$(BIN)/mypy

@@ -26,7 +26,7 @@ from importlib.metadata import version
 from cryptography.hazmat.backends.openssl import backend
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from deepfort.security.crypto import Keyring, SealedMessage
+from deepfort.crypto.sm import Keyring, SealedMessage
 
 AAD = b"POST /v1/chat/completions req-0000000000000000"
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from deepfort.security.crypto import Keyring
+from deepfort.crypto.sm import Keyring
 from deepfort.store import NewMessage, Store
 from deepfort.store.datakeys import wrap
 from deepfort.store.models import DataKey

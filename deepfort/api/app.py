@@ -21,10 +21,10 @@ from deepfort.api.middleware import BodyGuardMiddleware, RequestIdMiddleware
 from deepfort.api.openai import chat as chat_routes
 from deepfort.api.openai import completions as completion_routes
 from deepfort.api.openai import models as model_routes
+from deepfort.app.node import Node, start_center
 from deepfort.catalog import resolve_models
 from deepfort.config import ModelConfig, Settings
 from deepfort.observability.logs import add_access_log_file
-from deepfort.serving.node import Node, start_center
 
 log = logging.getLogger(__name__)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from deepfort.access.keys import LOCAL, ApiKey
 from deepfort.api.deps import node
-from deepfort.api.protocol import Usage
 from deepfort.api.streaming import Finished
-from deepfort.security.keys import LOCAL, ApiKey
+from deepfort.protocol import Usage
 
 
 async def authenticated(request: Request) -> ApiKey:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from deepfort.app.node import Node
 from deepfort.serving.chat import ChatService
 from deepfort.serving.completions import CompletionService
-from deepfort.serving.node import Node
 from deepfort.serving.pool import ModelPool
 from deepfort.serving.tokenize import TokenizeService
 

@@ -10,9 +10,9 @@ from fastapi.responses import Response
 from deepfort.api.auth import admit, principal
 from deepfort.api.deps import chat_service, node, request_id
 from deepfort.api.openai.chat import ERRORS
-from deepfort.api.protocol import ChatCompletionRequest, GenerateRequest, GenerateResponse, UserMessage
 from deepfort.api.records import keep_record, observe
 from deepfort.api.streaming import collect
+from deepfort.protocol import ChatCompletionRequest, GenerateRequest, GenerateResponse, UserMessage
 from deepfort.routing.route import ROUTE_HEADER
 
 router = APIRouter()

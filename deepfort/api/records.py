@@ -12,8 +12,8 @@ from fastapi import Request
 from deepfort.api.auth import principal
 from deepfort.api.deps import node, request_id
 from deepfort.api.middleware import ACCESS_STATE
-from deepfort.api.protocol import ChatCompletionRequest, Usage
 from deepfort.errors import NotFoundError, SensitiveInputError
+from deepfort.protocol import ChatCompletionRequest, Usage
 from deepfort.routing.route import Route
 from deepfort.serving.chat import ChatRun
 from deepfort.serving.guarding import Screened, ScreenedTexts

@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from deepfort.api.protocol import Usage
 from deepfort.errors import DeepfortError, EngineError
+from deepfort.protocol import Usage
 
 T_co = TypeVar("T_co", covariant=True)
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from deepfort.api.deps import tokenize_service
 from deepfort.api.openai.chat import ERRORS
-from deepfort.api.protocol import DetokenizeRequest, DetokenizeResponse, TokenizeRequest, TokenizeResponse
+from deepfort.protocol import DetokenizeRequest, DetokenizeResponse, TokenizeRequest, TokenizeResponse
 
 router = APIRouter()
 

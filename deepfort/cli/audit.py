@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from deepfort.access.audit import verify as verify_chain
+from deepfort.access.master import open_store
 from deepfort.cli.common import err_console, settings_or_exit
-from deepfort.security.audit import verify as verify_chain
-from deepfort.security.master import open_store
 
 app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML settings file.")]

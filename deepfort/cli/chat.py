@@ -13,10 +13,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from deepfort.api.protocol import ReasoningEffort
 from deepfort.cli.chat_client import ChatBackend, ChatOptions, HttpBackend, InProcessBackend, Message
 from deepfort.cli.common import err_console, fail, settings_or_exit
 from deepfort.errors import DeepfortError
+from deepfort.protocol import ReasoningEffort
 
 HELP = "/reset forgets the conversation, /help shows this, /exit or /quit (or Ctrl-D) ends the chat."
 

@@ -11,11 +11,11 @@ from typing import Protocol
 import httpx
 from pydantic import ValidationError
 
-from deepfort.api.protocol import ChatCompletionChunk, ChatCompletionRequest, ReasoningEffort
+from deepfort.app.node import Node
 from deepfort.catalog import resolve_models
 from deepfort.config import Settings
 from deepfort.errors import DeepfortError
-from deepfort.serving.node import Node
+from deepfort.protocol import ChatCompletionChunk, ChatCompletionRequest, ReasoningEffort
 
 Message = dict[str, str]
 

@@ -14,8 +14,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from deepfort.cli.common import fail
+from deepfort.crypto.sm import Keyring, activate_key, generate_key, retire_key
 from deepfort.errors import CryptoError
-from deepfort.security.crypto import Keyring, activate_key, generate_key, retire_key
 
 app = typer.Typer(
     help="Manage the cluster keyring (SM4 keys that seal traffic between nodes).", no_args_is_help=True

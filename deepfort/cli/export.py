@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
+from deepfort.access.audit import AuditLog
+from deepfort.access.master import open_store
 from deepfort.cli.common import err_console, settings_or_exit
-from deepfort.security.audit import AuditLog
-from deepfort.security.master import open_store
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML settings file.")]
 

@@ -13,12 +13,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from deepfort.access.audit import AuditLog
+from deepfort.access.auth import KeyManager
+from deepfort.access.master import master_key_path, open_store
 from deepfort.cli.common import err_console, fail, settings_or_exit
+from deepfort.crypto.sm import Keyring, generate_key, retire_key
 from deepfort.errors import DeepfortError
-from deepfort.security.audit import AuditLog
-from deepfort.security.auth import KeyManager
-from deepfort.security.crypto import Keyring, generate_key, retire_key
-from deepfort.security.master import master_key_path, open_store
 
 app = typer.Typer(help="API keys and the master key.", no_args_is_help=True)
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML settings file.")]

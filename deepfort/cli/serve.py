@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from deepfort.access.auth import is_loopback
+from deepfort.access.master import open_store
 from deepfort.api.app import build_app
 from deepfort.catalog import embedded_model_path, resolve_models
 from deepfort.cli.common import err_console, fail, settings_or_exit
@@ -16,8 +18,6 @@ from deepfort.cluster.keys import load_keyring, node_secret
 from deepfort.config import ModelConfig, Settings
 from deepfort.errors import DeepfortError
 from deepfort.observability.logs import configure_logging
-from deepfort.security.auth import is_loopback
-from deepfort.security.master import open_store
 
 ModelOpt = Annotated[
     list[str] | None,

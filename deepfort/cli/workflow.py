@@ -14,14 +14,14 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from deepfort.access.master import open_store
 from deepfort.aigc.runs.service import run_record
 from deepfort.aigc.workflow import WorkflowValidationError, load_workflow
 from deepfort.aigc.workflow.nodes.media import validation_registry
+from deepfort.app.node import Node
 from deepfort.catalog import resolve_models
 from deepfort.cli.common import err_console, fail, settings_or_exit
 from deepfort.errors import DeepfortError
-from deepfort.security.master import open_store
-from deepfort.serving.node import Node
 
 app = typer.Typer(help="AIGC workflows: validate, run, list runs.", no_args_is_help=True)
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML settings file.")]

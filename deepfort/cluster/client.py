@@ -24,9 +24,9 @@ from deepfort.cluster.envelope import (
 from deepfort.cluster.errors import from_message, from_rpc
 from deepfort.cluster.tls import channel_credentials
 from deepfort.config import TlsSettings
+from deepfort.crypto.sm import Keyring
 from deepfort.engines.messages import MessageEvent, MessageUsage
 from deepfort.errors import EnvelopeError, UpstreamError
-from deepfort.security.crypto import Keyring
 
 
 class RemoteStream:

@@ -16,8 +16,8 @@ from typing import Literal, TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from deepfort.cluster import deepfort_pb2 as pb
+from deepfort.crypto.sm import Keyring, SealedMessage, hmac_sm3, verify_hmac_sm3
 from deepfort.errors import EnvelopeError
-from deepfort.security.crypto import Keyring, SealedMessage, hmac_sm3, verify_hmac_sm3
 
 REQUEST_ID_HEADER = "x-deepfort-request-id"
 NODE_TS_HEADER = "x-deepfort-node-ts"

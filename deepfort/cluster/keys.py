@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from deepfort.config import ClusterSettings
+from deepfort.crypto.sm import Keyring
 from deepfort.errors import ConfigError
-from deepfort.security.crypto import Keyring
 
 DEFAULT_KEYRING = "cluster-keyring.json"
 

@@ -17,7 +17,6 @@ import grpc
 from google.protobuf.message import Message
 from pydantic import ValidationError
 
-from deepfort.api.protocol import ChatCompletionRequest
 from deepfort.cluster import deepfort_pb2 as pb
 from deepfort.cluster import deepfort_pb2_grpc as pb_grpc
 from deepfort.cluster.envelope import (
@@ -34,8 +33,9 @@ from deepfort.cluster.envelope import (
 from deepfort.cluster.errors import to_message
 from deepfort.cluster.tls import server_credentials
 from deepfort.config import ClusterSettings
+from deepfort.crypto.sm import Keyring
 from deepfort.errors import DeepfortError, EnvelopeError, InvalidRequestError
-from deepfort.security.crypto import Keyring
+from deepfort.protocol import ChatCompletionRequest
 from deepfort.serving.chat import ChatRun, ChatService
 from deepfort.serving.pool import ModelPool
 

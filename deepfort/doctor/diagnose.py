@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from deepfort import __version__, catalog
+from deepfort.access.master import master_key_path
 from deepfort.cluster.keys import DEFAULT_KEYRING
 from deepfort.config import ModelConfig, Settings
 from deepfort.doctor import recommend
@@ -16,7 +17,6 @@ from deepfort.doctor.fit import ModelFit, fit_model, headroom
 from deepfort.doctor.hardware import Cpu, Disk, Gpus, Memory, probe_cpu, probe_disk, probe_gpus, probe_memory
 from deepfort.doctor.services import check_database, check_redis
 from deepfort.errors import ConfigError
-from deepfort.security.master import master_key_path
 
 Step = Callable[[str], None]
 """Told the name of each step as it starts (the CLI shows it in a spinner)."""

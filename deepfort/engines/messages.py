@@ -1,9 +1,12 @@
-"""Message-level engines: servers that take an OpenAI request body and render their own prompts.
+"""Message-level engines: servers that take an OpenAI request body and render their own prompts, and
+the one event stream every generation is read through.
 
-The in-process llama.cpp engine works on token prompts (:class:`deepfort.engines.base.Engine`). A center
-is different: an OpenAI-compatible server (vLLM, SGLang, llama-server, Ollama, DeepSeek's API) or another
-deepfort node over gRPC owns its template and tokenizer, so the edge hands it the request as a dict and
-reads back normalised events:
+The in-process llama.cpp engine works on token prompts (:class:`deepfort.engines.base.Engine`); its
+generations are adapted to this same stream by :mod:`deepfort.engines.local`, so one assembler turns
+events into SSE chunks, a whole response or gRPC events, whoever produced them. A center is different: an
+OpenAI-compatible server (vLLM, SGLang, llama-server, Ollama, DeepSeek's API) or another deepfort node
+over gRPC owns its template and tokenizer, so the edge hands it the request as a dict and reads back
+normalised events:
 
 - ``open_chat`` sends the request and returns only once the far side has accepted it; a refusal (bad
   request, unknown model, queue full, unreachable) is raised there as a :class:`DeepfortError`, before
@@ -19,18 +22,27 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from deepfort.engines.base import TokenLogprob
+
 
 @dataclass(frozen=True)
 class MessageEvent:
-    """A piece of one choice's answer. ``finish_reason`` is set on the last event of that choice."""
+    """A piece of one choice's answer. ``finish_reason`` is set on the last event of that choice.
+
+    ``logprobs``, ``tokens`` and ``queue_s`` come from engines that see tokens (the local one): the
+    log-probabilities of the tokens this event carries, how many tokens were generated, and on the first
+    generated token the seconds the request waited for a slot."""
 
     index: int = 0
     content: str = ""
     reasoning: str = ""
     finish_reason: str | None = None
+    logprobs: tuple[TokenLogprob, ...] = ()
+    tokens: int = 0
+    queue_s: float | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.content or self.reasoning or self.finish_reason)
+        return bool(self.content or self.reasoning or self.finish_reason or self.logprobs)
 
 
 @dataclass(frozen=True)
@@ -43,8 +55,10 @@ class MessageUsage:
 class MessageStream(Protocol):
     """An accepted generation on a message-level engine."""
 
-    usage: MessageUsage | None
-    """Token counts reported by the far side; set when the stream has ended (None if it sent none)."""
+    @property
+    def usage(self) -> MessageUsage | None:
+        """Token counts reported by the far side; set when the stream has ended (None if it sent none)."""
+        ...
 
     def __aiter__(self) -> AsyncIterator[MessageEvent]: ...
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from deepfort.config import BreakerSettings, HealthCheckSettings
-from deepfort.engines.messages import MessageEngine
-from deepfort.errors import DeepfortError
+from deepfort.engines.messages import MessageEngine, MessageEvent, MessageStream, MessageUsage
+from deepfort.errors import CenterUnavailableError, DeepfortError, UpstreamError
 from deepfort.routing.breaker import BreakerState, CircuitBreaker
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,36 @@ class Center:
     def available(self) -> bool:
         return self.healthy and self.breaker.state is not BreakerState.OPEN
 
+    async def open_chat(self, body: dict[str, Any], request_id: str, deadline_s: float) -> MessageStream:
+        """Send a chat request and wait (at most ``deadline_s``) until the center accepts it. The request
+        counts as outstanding until its stream ends; a refusal, a timeout or a stream that breaks off is a
+        failure for the circuit breaker, a finished answer a success."""
+        self.outstanding += 1
+        try:
+            stream = await asyncio.wait_for(self.engine.open_chat(body, request_id), deadline_s)
+        except TimeoutError:
+            self.outstanding -= 1
+            self.breaker.record_failure()
+            raise CenterUnavailableError(f"{self.target} did not accept within {deadline_s:g} s") from None
+        except (CenterUnavailableError, UpstreamError) as exc:
+            self.outstanding -= 1
+            self.breaker.record_failure()
+            self.last_error = exc.message
+            raise
+        except BaseException:
+            self.outstanding -= 1
+            raise
+        return _Tracked(stream, self)
+
+    def ended(self, ok: bool | None) -> None:
+        """A stream opened by :meth:`open_chat` ended: finished (True), broke off (False), or the client
+        left first (None: no verdict on the center)."""
+        self.outstanding -= 1
+        if ok is True:
+            self.breaker.record_success()
+        elif ok is False:
+            self.breaker.record_failure()
+
     def status(self) -> dict[str, object]:
         return {
             "target": self.target,
@@ -48,6 +79,42 @@ class Center:
             "models": sorted(self.names),
             "last_error": self.last_error,
         }
+
+
+class _Tracked:
+    """A center's stream that reports how it ended to its :class:`Center`, once."""
+
+    def __init__(self, inner: MessageStream, center: Center) -> None:
+        self.inner = inner
+        self.center: Center | None = center
+
+    @property
+    def usage(self) -> MessageUsage | None:
+        return self.inner.usage
+
+    def _end(self, ok: bool | None) -> None:
+        if self.center is not None:
+            center, self.center = self.center, None
+            center.ended(ok)
+
+    async def __aiter__(self) -> AsyncIterator[MessageEvent]:
+        try:
+            async for event in self.inner:
+                yield event
+        except Exception:
+            self._end(False)
+            raise
+        except BaseException:  # cancelled, or the reader stopped early: no verdict
+            self._end(None)
+            raise
+        self._end(True)
+
+    def cancel(self) -> None:
+        self.inner.cancel()
+
+    async def aclose(self) -> None:
+        self._end(None)
+        await self.inner.aclose()
 
 
 class CenterPool:

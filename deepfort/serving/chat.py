@@ -9,7 +9,12 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 
-from deepfort.api.protocol import (
+from deepfort.access.keys import LOCAL, ApiKey
+from deepfort.engines.base import EngineDelta, EngineRequest, TokenLogprob
+from deepfort.engines.messages import MessageEvent
+from deepfort.engines.streams import merge, open_generations
+from deepfort.errors import CenterUnavailableError, InvalidRequestError, UpstreamError
+from deepfort.protocol import (
     ChatChoice,
     ChatCompletion,
     ChatCompletionRequest,
@@ -21,13 +26,9 @@ from deepfort.api.protocol import (
     TopLogprob,
     Usage,
 )
-from deepfort.engines.base import EngineDelta, EngineRequest, TokenLogprob
-from deepfort.engines.messages import MessageEvent
-from deepfort.errors import CenterUnavailableError, InvalidRequestError, UpstreamError
 from deepfort.reasoning import ReasoningDelta, ReasoningParser
 from deepfort.routing.route import Route
 from deepfort.routing.router import Plan
-from deepfort.security.keys import LOCAL, ApiKey
 from deepfort.serving.chunks import ChunkWriter, choice_chunk, text_delta
 from deepfort.serving.context import ServingContext
 from deepfort.serving.guarding import OutputFilter, Screened, merge_hits
@@ -40,7 +41,6 @@ from deepfort.serving.params import (
 )
 from deepfort.serving.pool import ServedModel
 from deepfort.serving.remote import RemoteChatRun
-from deepfort.serving.streams import merge, open_generations
 from deepfort.serving.timing import Timing
 
 log = logging.getLogger(__name__)

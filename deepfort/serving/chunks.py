@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from deepfort.api.protocol import Usage
+from deepfort.protocol import Usage
 from deepfort.routing.route import Route
 
 

@@ -6,22 +6,22 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 
-from deepfort.api.protocol import (
+from deepfort.access.keys import LOCAL, ApiKey
+from deepfort.engines.base import Engine, EngineDelta, EngineRequest, TokenLogprob
+from deepfort.engines.streams import merge, open_generations
+from deepfort.errors import InvalidRequestError
+from deepfort.protocol import (
     Completion,
     CompletionChoice,
     CompletionLogprobs,
     CompletionRequest,
     Usage,
 )
-from deepfort.engines.base import Engine, EngineDelta, EngineRequest, TokenLogprob
-from deepfort.errors import InvalidRequestError
 from deepfort.reasoning import ReasoningDelta
 from deepfort.routing.router import AUTO
-from deepfort.security.keys import LOCAL, ApiKey
 from deepfort.serving.context import ServingContext
 from deepfort.serving.guarding import OutputFilter, ScreenedTexts, merge_hits
 from deepfort.serving.params import sampling_params, stop_list, structured_output
-from deepfort.serving.streams import merge, open_generations
 from deepfort.serving.timing import Timing
 
 

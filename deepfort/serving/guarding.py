@@ -14,12 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
-from deepfort.api.protocol import ChatCompletionRequest, TextPart
 from deepfort.config import GuardSettings
 from deepfort.guard.external import ExternalModerator
 from deepfort.guard.masking import PolicyResult, Unmasker, apply_policy
 from deepfort.guard.moderation import Moderator, StreamModerator
 from deepfort.guard.pii import PiiDetector
+from deepfort.protocol import ChatCompletionRequest, TextPart
 from deepfort.reasoning import ReasoningDelta
 
 Policy = Literal["mask", "block", "allow"]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from deepfort.api.protocol import (
+from deepfort.engines.base import SamplingParams, StructuredOutput, ThinkingBudget
+from deepfort.protocol import (
     AssistantMessage,
     ChatMessage,
     ReasoningEffort,
     ResponseFormat,
     TextPart,
 )
-from deepfort.engines.base import SamplingParams, StructuredOutput, ThinkingBudget
 from deepfort.reasoning import ReasoningParser
 
 # reasoning_effort -> most reasoning tokens before `</think>` is forced; None: no limit.

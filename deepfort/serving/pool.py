@@ -27,13 +27,12 @@ class ServedModel:
 
 
 class ModelPool:
-    def __init__(self, models: list[ModelConfig], server: ServerSettings, engine: str = "llamacpp") -> None:
+    def __init__(self, models: list[ModelConfig], server: ServerSettings) -> None:
         if not models:
             raise ConfigError("no models to serve")
         self._models: list[ServedModel] = []
         self._by_name: dict[str, ServedModel] = {}
         self._server = server
-        self._engine = engine
         for config in models:
             self._register(config)
 
@@ -48,7 +47,7 @@ class ModelPool:
             except UnknownReasoningParserError as exc:
                 raise ConfigError(f"model {config.id}: {exc}") from None
         served = ServedModel(
-            config=config, engine=create_engine(self._engine, config, self._server), parser=parser
+            config=config, engine=create_engine(config.engine, config, self._server), parser=parser
         )
         self._models.append(served)
         for name in config.names:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 
-from deepfort.api.protocol import (
+from deepfort.engines.messages import MessageEvent, MessageStream
+from deepfort.protocol import (
     ChatChoice,
     ChatCompletion,
     ChatCompletionRequest,
@@ -14,7 +15,6 @@ from deepfort.api.protocol import (
     RouteInfo,
     Usage,
 )
-from deepfort.engines.messages import MessageEvent, MessageStream
 from deepfort.reasoning import ReasoningDelta
 from deepfort.routing.route import Route
 from deepfort.serving.chunks import ChunkWriter, choice_chunk, text_delta

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from deepfort.api.protocol import DetokenizeRequest, DetokenizeResponse, TokenizeRequest, TokenizeResponse
 from deepfort.errors import InvalidRequestError
+from deepfort.protocol import DetokenizeRequest, DetokenizeResponse, TokenizeRequest, TokenizeResponse
 from deepfort.serving.context import ServingContext
 from deepfort.serving.params import template_messages
 

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, Executable, Result
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
-from deepfort.security.crypto import Keyring
+from deepfort.crypto.sm import Keyring
 from deepfort.store.datakeys import DataKeys
 from deepfort.store.db import WRITE
 

@@ -21,8 +21,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from deepfort.crypto.sm import KEY_BYTES, NONCE_BYTES, TAG_BYTES, Keyring, SealedMessage
 from deepfort.errors import EnvelopeError, RecordIntegrityError
-from deepfort.security.crypto import KEY_BYTES, NONCE_BYTES, TAG_BYTES, Keyring, SealedMessage
 from deepfort.store.models import DataKey
 
 FIELDS_PER_KEY = 1 << 24

@@ -17,8 +17,8 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from deepfort.crypto.sm import KEY_BYTES, NONCE_BYTES, TAG_BYTES
 from deepfort.errors import RecordIntegrityError
-from deepfort.security.crypto import KEY_BYTES, NONCE_BYTES, TAG_BYTES
 
 VERSION = 1
 _HEADER = bytes([VERSION])

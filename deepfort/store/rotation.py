@@ -14,8 +14,8 @@ from typing import cast
 
 from sqlalchemy import Table, bindparam, func, select, update
 
+from deepfort.crypto.sm import Keyring
 from deepfort.errors import CryptoError
-from deepfort.security.crypto import Keyring
 from deepfort.store.base import StoreCore
 from deepfort.store.datakeys import unwrap, wrap
 from deepfort.store.models import DataKey

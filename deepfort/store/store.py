@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from deepfort.security.crypto import Keyring
+from deepfort.crypto.sm import Keyring
 from deepfort.store.api_keys import ApiKeyMethods
 from deepfort.store.base import utc_now
 from deepfort.store.conversations import ConversationMethods

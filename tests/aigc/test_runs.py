@@ -15,7 +15,7 @@ from deepfort.aigc.runs.artefacts import NodeArtefacts
 from deepfort.aigc.runs.service import INTERRUPTED
 from deepfort.aigc.workflow import WorkflowValidationError
 from deepfort.config import WorkflowSettings
-from deepfort.security.crypto import Keyring
+from deepfort.crypto.sm import Keyring
 from deepfort.store import Store
 from tests.aigc.scripted import Script, registry_with
 

@@ -229,7 +229,7 @@ def test_async_client_stream(server: Server) -> None:
 
 
 def test_stream_chunks_match_the_wire_model(server: Server) -> None:
-    from deepfort.api.protocol import ChatCompletionChunk
+    from deepfort.protocol import ChatCompletionChunk
 
     body = {"model": MODEL, "messages": QUESTION, "max_tokens": 8, "stream": True, "logprobs": True}
     body["stream_options"] = {"include_usage": True}

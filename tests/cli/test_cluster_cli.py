@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import Result
 
-from deepfort.security.crypto import Keyring
+from deepfort.crypto.sm import Keyring
 
 RunCli = Callable[..., Result]
 HEX_RUN = re.compile(r"[0-9a-fA-F]{32}")

@@ -25,8 +25,8 @@ from deepfort.cluster.envelope import (
     seal,
     unseal,
 )
+from deepfort.crypto.sm import Keyring
 from deepfort.errors import EnvelopeError
-from deepfort.security.crypto import Keyring
 from tests.cluster.conftest import CLUSTER_KEY, NODE_SECRET, start_center
 from tests.conftest import Server, free_port, start_server, stop_server
 

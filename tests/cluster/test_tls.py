@@ -13,8 +13,8 @@ import pytest
 
 from deepfort.cluster.client import RemoteEngine
 from deepfort.config import TlsSettings
+from deepfort.crypto.sm import Keyring
 from deepfort.errors import CenterUnavailableError
-from deepfort.security.crypto import Keyring
 from tests.cluster.certs import Authority, Pair
 from tests.cluster.conftest import (
     CENTER_CONFIG,

@@ -8,12 +8,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from deepfort.api.protocol import ChatCompletionRequest
+from deepfort.app.node import Node
 from deepfort.catalog import embedded_model_config
 from deepfort.config import load_settings
 from deepfort.engines.messages import MessageStream
 from deepfort.errors import UpstreamError
-from deepfort.serving.node import Node
+from deepfort.protocol import ChatCompletionRequest
 from tests.routing.test_router import COMPLEX, ScriptedCenter
 
 

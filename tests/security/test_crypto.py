@@ -15,8 +15,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepfort.errors import CryptoError, EnvelopeError
-from deepfort.security.crypto import (
+from deepfort.crypto.sm import (
     Keyring,
     SealedMessage,
     activate_key,
@@ -26,6 +25,7 @@ from deepfort.security.crypto import (
     sm3,
     verify_hmac_sm3,
 )
+from deepfort.errors import CryptoError, EnvelopeError
 
 K1 = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
 K2 = bytes.fromhex("f0e1d2c3b4a5968778695a4b3c2d1e0f")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from deepfort.security.crypto import Keyring
+from deepfort.crypto.sm import Keyring
 from deepfort.store import NewMessage, Store
 
 

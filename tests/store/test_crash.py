@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from deepfort.security.crypto import Keyring, generate_key
+from deepfort.crypto.sm import Keyring, generate_key
 from deepfort.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select, update
 
+from deepfort.crypto.sm import Keyring
 from deepfort.errors import RecordIntegrityError
-from deepfort.security.crypto import Keyring
 from deepfort.store import Store
 from deepfort.store.fields import open_field, seal_field
 from deepfort.store.models import Conversation, DataKey, Message

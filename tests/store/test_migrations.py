@@ -8,7 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from deepfort.security.crypto import Keyring
+from deepfort.crypto.sm import Keyring
 from deepfort.store import Store
 from deepfort.store.db import WRITE
 from deepfort.store.migrate import MIGRATIONS, alembic_config, upgrade

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from deepfort.crypto.sm import Keyring, activate_key, generate_key, retire_key
 from deepfort.errors import CryptoError
-from deepfort.security.crypto import Keyring, activate_key, generate_key, retire_key
 from deepfort.store import ConversationView, Store
 from deepfort.store.models import Conversation, DataKey, Message
 

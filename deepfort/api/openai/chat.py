@@ -7,10 +7,10 @@ from fastapi.responses import Response
 
 from deepfort.api.auth import admit, principal
 from deepfort.api.deps import chat_service, request_id
-from deepfort.api.protocol import ChatCompletion, ChatCompletionRequest, ErrorResponse, Usage
 from deepfort.api.records import CONVERSATION_HEADER, Keeper, guard_input, guard_refusal
 from deepfort.api.streaming import respond
 from deepfort.errors import SensitiveInputError
+from deepfort.protocol import ChatCompletion, ChatCompletionRequest, ErrorResponse, Usage
 from deepfort.routing.route import ROUTE_HEADER
 
 router = APIRouter()

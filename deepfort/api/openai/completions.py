@@ -10,10 +10,10 @@ from fastapi.responses import Response
 from deepfort.api.auth import admit, principal
 from deepfort.api.deps import completion_service, request_id
 from deepfort.api.openai.chat import ERRORS
-from deepfort.api.protocol import Completion, CompletionRequest, Usage
 from deepfort.api.records import guard_input, guard_moderation, guard_refusal, keep_record, observe
 from deepfort.api.streaming import respond
 from deepfort.errors import SensitiveInputError
+from deepfort.protocol import Completion, CompletionRequest, Usage
 
 router = APIRouter()
 

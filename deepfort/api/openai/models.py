@@ -7,7 +7,7 @@ import time
 from fastapi import APIRouter, Request
 
 from deepfort.api.deps import model_pool, node
-from deepfort.api.protocol import ErrorResponse, ModelCard, ModelList
+from deepfort.protocol import ErrorResponse, ModelCard, ModelList
 from deepfort.routing.router import AUTO
 from deepfort.serving.pool import ServedModel
 

@@ -7,8 +7,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Sequence
 
-from deepfort.catalog import embedded_model_path
-from deepfort.config import ModelConfig, ServerSettings
+from deepfort.config import ModelConfig, ServerSettings, embedded_model_path
 from deepfort.engines.base import (
     EngineCapabilities,
     EngineDelta,

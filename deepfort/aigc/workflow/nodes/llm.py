@@ -32,7 +32,7 @@ class ServingChat:
         json_schema: Mapping[str, Any] | None = None,
         max_tokens: int | None = None,
     ) -> str:
-        from deepfort.api.protocol import ChatCompletionRequest
+        from deepfort.protocol import ChatCompletionRequest
 
         model = model or self.default_model
         if not model:

@@ -10,6 +10,10 @@ from collections.abc import Iterator
 
 import grpc
 
+from deepfort.access.audit import AuditLog
+from deepfort.access.auth import AuthService
+from deepfort.access.limits import make_counters
+from deepfort.access.master import load_master, master_key_path, open_store
 from deepfort.aigc.runs import RunService
 from deepfort.aigc.runs.artefacts import NodeArtefacts
 from deepfort.aigc.workflow import default_registry
@@ -26,10 +30,6 @@ from deepfort.observability.metrics import Metrics
 from deepfort.observability.metrics_server import MetricsServer, start_metrics_server
 from deepfort.routing.centers import CenterPool
 from deepfort.routing.router import Router
-from deepfort.security.audit import AuditLog
-from deepfort.security.auth import AuthService
-from deepfort.security.limits import make_counters
-from deepfort.security.master import load_master, master_key_path, open_store
 from deepfort.serving.accuracy import AccuracyTracker
 from deepfort.serving.chat import ChatService
 from deepfort.serving.completions import CompletionService

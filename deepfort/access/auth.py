@@ -15,15 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from deepfort.errors import (
-    AuthenticationError,
-    InvalidRequestError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-)
-from deepfort.security.audit import AuditLog
-from deepfort.security.keys import (
+from deepfort.access.audit import AuditLog
+from deepfort.access.keys import (
     LOCAL,
     ApiKey,
     KeyCache,
@@ -36,7 +29,14 @@ from deepfort.security.keys import (
     require_active,
     secret_matches,
 )
-from deepfort.security.limits import Counters, Window
+from deepfort.access.limits import Counters, Window
+from deepfort.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+)
 from deepfort.store import Store
 
 log = logging.getLogger(__name__)

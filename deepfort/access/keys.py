@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from deepfort.crypto.sm import hmac_sm3, verify_hmac_sm3
 from deepfort.errors import AuthenticationError, InvalidRequestError, PermissionDeniedError
-from deepfort.security.crypto import hmac_sm3, verify_hmac_sm3
 
 Role = Literal["user", "admin"]
 _TOKEN = re.compile(r"^df-([a-z0-9]{8})-([A-Za-z0-9_-]{43})$")

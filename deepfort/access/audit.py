@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from deepfort.security.crypto import sm3
+from deepfort.crypto.sm import sm3
 from deepfort.store import RowExistsError
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deepfort.config import Settings
-from deepfort.security.crypto import Keyring, generate_key
+from deepfort.crypto.sm import Keyring, generate_key
 from deepfort.store import Store, default_url
 
 
