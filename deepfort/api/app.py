@@ -44,8 +44,7 @@ def build_app(settings: Settings, models: list[ModelConfig] | None = None) -> Fa
         node = Node(settings, served)
         app.state.node = node
         app.state.pool = node.pool
-        app.state.chat = node.chat
-        app.state.completions = node.completions
+        app.state.pipeline = node.pipeline
         app.state.tokenize = node.tokenize
         loading = asyncio.create_task(node.pool.start())
         loading.add_done_callback(_report_load)

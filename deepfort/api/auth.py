@@ -1,4 +1,5 @@
-"""Dependencies that authenticate a request and check the caller's role, model and quotas."""
+"""Dependencies that authenticate a request and check the caller's role (model and quota checks are the
+pipeline's quota layer)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ from fastapi import Request
 
 from deepfort.access.keys import LOCAL, ApiKey
 from deepfort.api.deps import node
-from deepfort.api.streaming import Finished
-from deepfort.protocol import Usage
 
 
 async def authenticated(request: Request) -> ApiKey:
@@ -26,15 +25,3 @@ async def admin(request: Request) -> ApiKey:
 def principal(request: Request) -> ApiKey:
     key: ApiKey = getattr(request.state, "principal", LOCAL)
     return key
-
-
-async def admit(request: Request, model: str | None) -> Finished:
-    """Check the model allow-list and quotas before a generation; returns what charges its tokens."""
-    key = principal(request)
-    auth = node(request).auth
-    await auth.admit(key, model)
-
-    async def charge(usage: Usage) -> None:
-        await auth.charge(key, usage.total_tokens)
-
-    return charge

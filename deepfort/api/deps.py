@@ -5,8 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from deepfort.app.node import Node
-from deepfort.serving.chat import ChatService
-from deepfort.serving.completions import CompletionService
+from deepfort.serving.pipeline import ChatPipeline
 from deepfort.serving.pool import ModelPool
 from deepfort.serving.tokenize import TokenizeService
 
@@ -15,14 +14,9 @@ def request_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
 
 
-def chat_service(request: Request) -> ChatService:
-    service: ChatService = request.app.state.chat
-    return service
-
-
-def completion_service(request: Request) -> CompletionService:
-    service: CompletionService = request.app.state.completions
-    return service
+def pipeline(request: Request) -> ChatPipeline:
+    value: ChatPipeline = request.app.state.pipeline
+    return value
 
 
 def model_pool(request: Request) -> ModelPool:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from deepfort.api.auth import admit, principal
-from deepfort.api.deps import chat_service, node, request_id
+from deepfort.api.deps import node, pipeline
 from deepfort.api.openai.chat import ERRORS
-from deepfort.api.records import keep_record, observe
-from deepfort.api.streaming import collect
+from deepfort.api.streaming import caller, collect
 from deepfort.protocol import ChatCompletionRequest, GenerateRequest, GenerateResponse, UserMessage
 from deepfort.routing.route import ROUTE_HEADER
+from deepfort.serving.assemble import chat_completion
 
 router = APIRouter()
 
@@ -27,17 +24,8 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
         max_tokens=body.max_length,
         temperature=body.temperature,
     )
-    started = time.perf_counter()
-    finished = await admit(request, chat.model)
-    run = await chat_service(request).start(chat, request_id(request), principal(request))
-    try:
-        result = await collect(request, run)
-    finally:
-        usage = run.usage()
-        await finished(usage)
-        finish = run.finish_reasons()[0]
-        observe(request, run.timing, started, usage, run.request.model, run.route, finish)
-        await keep_record(request, run.request.model, run.route, usage, finish, started)
+    run = await pipeline(request).execute(chat, caller(request))
+    result = await collect(request, run, chat_completion)
     if result is None:
         return Response(status_code=499)
     choice = result.choices[0]

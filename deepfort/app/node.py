@@ -31,10 +31,16 @@ from deepfort.observability.metrics_server import MetricsServer, start_metrics_s
 from deepfort.routing.centers import CenterPool
 from deepfort.routing.router import Router
 from deepfort.serving.accuracy import AccuracyTracker
-from deepfort.serving.chat import ChatService
-from deepfort.serving.completions import CompletionService
 from deepfort.serving.context import ServingContext
 from deepfort.serving.guarding import Guards
+from deepfort.serving.layers.audit import AuditLayer
+from deepfort.serving.layers.conversation import ConversationLayer
+from deepfort.serving.layers.metrics import MetricsLayer
+from deepfort.serving.layers.moderation import ModerationLayer
+from deepfort.serving.layers.pii import PiiLayer
+from deepfort.serving.layers.quota import QuotaLayer
+from deepfort.serving.layers.records import RecordsLayer
+from deepfort.serving.pipeline import ChatPipeline
 from deepfort.serving.pool import ModelPool
 from deepfort.serving.tokenize import TokenizeService
 
@@ -95,27 +101,38 @@ class Node:
             self.metrics, settings.observability.alert_rules, settings.observability.alert_interval_s
         )
         self.centers.on_state = self.metrics.center_state
+        guards = Guards(settings.guard)
         self.context = ServingContext(
             pool=self.pool,
             server=settings.server,
             router=self.router,
             routing=routing,
-            guards=Guards(settings.guard),
+            guards=guards,
         )
-        self.chat = ChatService(self.context)
+        self.pipeline = ChatPipeline(
+            self.context,
+            [
+                QuotaLayer(self.auth),
+                PiiLayer(guards),
+                ConversationLayer(self.store),
+                ModerationLayer(guards),
+                RecordsLayer(self.store),
+                MetricsLayer(self.metrics),
+                AuditLayer(self.audit),
+            ],
+        )
         # Workflow nodes reach the models through this node's chat service (local, routed or center).
         registry = default_registry()
         self.runs = RunService(self.store, settings.data_dir, registry=registry, settings=settings.workflows)
         media = MediaServices(
             artefacts=NodeArtefacts(self.runs.artefacts),
-            chat=ServingChat(self.chat, default_model=settings.routing.default_model),
+            chat=ServingChat(self.pipeline, default_model=settings.routing.default_model),
             http_allowed_hosts=frozenset(settings.workflows.http_allowed_hosts),
             http_timeout_s=settings.workflows.http_timeout_s,
         )
         register_media_nodes(registry, media)  # into the registry the run service already holds
         self._tasks: list[asyncio.Task[None]] = []
         self._metrics_server: MetricsServer | None = None
-        self.completions = CompletionService(self.context)
         self.tokenize = TokenizeService(self.context)
 
     def _engine_state(self) -> Iterator[tuple[str, int, int, float]]:
@@ -172,7 +189,7 @@ class Node:
 async def start_center(node: Node, settings: Settings) -> grpc.aio.Server:
     """Serve the cluster gRPC service for edges (role ``center``)."""
     service = ClusterService(
-        node.chat,
+        node.pipeline,
         node.pool,
         load_keyring(settings.cluster, settings.data_dir),
         node_secret(settings.cluster),

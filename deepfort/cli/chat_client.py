@@ -16,6 +16,8 @@ from deepfort.catalog import resolve_models
 from deepfort.config import Settings
 from deepfort.errors import DeepfortError
 from deepfort.protocol import ChatCompletionChunk, ChatCompletionRequest, ReasoningEffort
+from deepfort.serving.assemble import chat_chunks
+from deepfort.serving.call import Caller
 
 Message = dict[str, str]
 
@@ -64,7 +66,7 @@ class InProcessBackend:
 
     def __init__(self, node: Node, options: ChatOptions) -> None:
         self.node = node
-        self.service = node.chat
+        self.pipeline = node.pipeline
         self.options = options
         self.model = node.pool.default.id
 
@@ -86,9 +88,9 @@ class InProcessBackend:
         return cls(node, options)
 
     async def stream(self, messages: list[Message]) -> AsyncGenerator[tuple[str, str], None]:
-        run = await self.service.start(self.options.request(self.model, messages))
+        run = await self.pipeline.execute(self.options.request(self.model, messages), Caller(surface="cli"))
         try:
-            async for chunk in run.stream():
+            async for chunk in chat_chunks(run):
                 yield _deltas(ChatCompletionChunk.model_validate_json(chunk))
         finally:
             await run.close()

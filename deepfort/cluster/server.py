@@ -1,4 +1,4 @@
-"""The center's side of the gRPC link: the ``Deepfort`` service over this node's chat service.
+"""The center's side of the gRPC link: the ``Deepfort`` service over this node's chat pipeline.
 
 Every call is checked in the same order before any work: request id well formed, node secret proven for
 this method, request id and timestamp fresh (replay guard), envelope opens under this request's AAD. A
@@ -36,8 +36,10 @@ from deepfort.config import ClusterSettings
 from deepfort.crypto.sm import Keyring
 from deepfort.errors import DeepfortError, EnvelopeError, InvalidRequestError
 from deepfort.protocol import ChatCompletionRequest
-from deepfort.serving.chat import ChatRun, ChatService
+from deepfort.serving.call import Caller
+from deepfort.serving.pipeline import ChatPipeline
 from deepfort.serving.pool import ModelPool
+from deepfort.serving.run import Run
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
@@ -52,9 +54,9 @@ class Refused(Exception):
 
 class ClusterService(pb_grpc.DeepfortServicer):
     def __init__(
-        self, chat: ChatService, pool: ModelPool, keyring: Keyring, secret: bytes, replay_window_s: float
+        self, pipeline: ChatPipeline, pool: ModelPool, keyring: Keyring, secret: bytes, replay_window_s: float
     ) -> None:
-        self.chat = chat
+        self.pipeline = pipeline
         self.pool = pool
         self.keyring = keyring
         self.secret = secret
@@ -114,8 +116,9 @@ class ClusterService(pb_grpc.DeepfortServicer):
             return
         finished = False
         try:
+            usage = run.usage()
             yield out(
-                pb.GenerateEvent(accepted=pb.Accepted(model=run.served.id, prompt_tokens=run.prompt_tokens))
+                pb.GenerateEvent(accepted=pb.Accepted(model=run.served, prompt_tokens=usage.prompt_tokens))
             )
             async for event in run.events():
                 delta = pb.Delta(
@@ -147,7 +150,7 @@ class ClusterService(pb_grpc.DeepfortServicer):
                 run.cancel()
             await run.close()
 
-    async def _start(self, generate: pb.GenerateRequest, request_id: str) -> ChatRun:
+    async def _start(self, generate: pb.GenerateRequest, request_id: str) -> Run:
         if generate.kind != "chat":
             raise InvalidRequestError(f"unsupported generate kind {generate.kind!r}")
         try:
@@ -155,9 +158,10 @@ class ClusterService(pb_grpc.DeepfortServicer):
             request = ChatCompletionRequest.model_validate(body)
         except (ValueError, ValidationError) as exc:
             raise InvalidRequestError(f"invalid forwarded request: {exc}") from None
-        # The center answers with its own models (it never forwards again), under its own guards.
-        screened = self.chat.screen(request)
-        return await self.chat.start_local(screened.request, request_id, screened=screened)
+        # The center answers with its own models (it never forwards again), under its own layers.
+        return await self.pipeline.execute(
+            request, Caller(request_id=request_id, surface="grpc", forward=False)
+        )
 
     async def _unary(
         self,

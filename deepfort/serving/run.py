@@ -74,6 +74,7 @@ class Run:
         self._cancel_choice = cancel_choice
         self._on_close: Callable[[Run], Awaitable[None]] | None = None
         self._closed = False
+        self._cut = False  # moderation told the engine to stop a choice
 
     @property
     def route(self) -> Route | None:
@@ -105,8 +106,8 @@ class Run:
                 logprobs=event.logprobs,
                 tokens=event.tokens,
             )
-            if all(c.finish_reason is not None for c in self.choices):
-                break  # a stopped center may still be sending; nothing more is wanted from it
+            if self._cut and all(c.finish_reason is not None for c in self.choices):
+                break  # a center told to stop may still be sending; nothing more is wanted from it
 
     def _filter(self, event: MessageEvent) -> tuple[ReasoningDelta, str | None]:
         out = ReasoningDelta(content=event.content, reasoning=event.reasoning)
@@ -117,6 +118,7 @@ class Run:
         if not output.stopped:
             return out, event.finish_reason
         if event.finish_reason is None:
+            self._cut = True
             self._cancel_choice(event.index)
         return out, "content_filter"
 

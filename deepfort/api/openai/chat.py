@@ -5,15 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from deepfort.api.auth import admit, principal
-from deepfort.api.deps import chat_service, request_id
-from deepfort.api.records import CONVERSATION_HEADER, Keeper, guard_input, guard_refusal
-from deepfort.api.streaming import respond
-from deepfort.errors import SensitiveInputError
-from deepfort.protocol import ChatCompletion, ChatCompletionRequest, ErrorResponse, Usage
+from deepfort.api.deps import pipeline
+from deepfort.api.streaming import caller, respond
+from deepfort.protocol import ChatCompletion, ChatCompletionRequest, ErrorResponse
 from deepfort.routing.route import ROUTE_HEADER
+from deepfort.serving.assemble import chat_chunks, chat_completion
 
 router = APIRouter()
+CONVERSATION_HEADER = "x-deepfort-conversation-id"
 
 ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorResponse},
@@ -28,24 +27,10 @@ ERRORS: dict[int | str, dict[str, object]] = {
 
 @router.post("/v1/chat/completions", response_model=ChatCompletion, responses=ERRORS)
 async def create_chat_completion(body: ChatCompletionRequest, request: Request) -> Response:
-    charge = await admit(request, body.model)
-    keeper = Keeper(request, body)
-    await keeper.open_conversation()
-    try:
-        run = await chat_service(request).start(body, request_id(request), principal(request))
-    except SensitiveInputError as exc:
-        await guard_refusal(request, exc)
-        raise
-    await guard_input(request, run.screened)
-    run.conversation_id = keeper.conversation_id
-
-    async def finished(usage: Usage) -> None:
-        await charge(usage)
-        await keeper.finish(run, usage)
-
-    response = await respond(request, run, stream=body.stream, finished=finished)
+    run = await pipeline(request).execute(body, caller(request))
+    response = await respond(request, run, stream=body.stream, chunks=chat_chunks, whole=chat_completion)
     if run.route is not None:
         response.headers[ROUTE_HEADER] = run.route.header()
-    if keeper.conversation_id is not None:
-        response.headers[CONVERSATION_HEADER] = keeper.conversation_id
+    if run.call.conversation_id is not None:
+        response.headers[CONVERSATION_HEADER] = run.call.conversation_id
     return response

@@ -1,6 +1,6 @@
 """`llm`: one chat completion through the serving layer (local, routed or center), optionally as JSON.
 
-`ServingChat` adapts deepfort's `ChatService` to the `ChatFunction` the media nodes use.
+`ServingChat` adapts deepfort's chat pipeline to the `ChatFunction` the media nodes use.
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ from deepfort.aigc.workflow.spec import ValueType
 from deepfort.errors import ConfigError
 
 if TYPE_CHECKING:
-    from deepfort.serving.chat import ChatService
+    from deepfort.serving.pipeline import ChatPipeline
 
 
 class ServingChat:
-    """A `ChatFunction` over `ChatService`: builds a ChatCompletionRequest and collects the answer."""
+    """A `ChatFunction` over the chat pipeline: builds a ChatCompletionRequest and collects the answer
+    (with the same guards, records, metrics and audit as an HTTP request)."""
 
-    def __init__(self, chat_service: ChatService, default_model: str | None = None) -> None:
-        self.chat_service = chat_service
+    def __init__(self, pipeline: ChatPipeline, default_model: str | None = None) -> None:
+        self.pipeline = pipeline
         self.default_model = default_model
 
     async def __call__(
@@ -33,6 +34,8 @@ class ServingChat:
         max_tokens: int | None = None,
     ) -> str:
         from deepfort.protocol import ChatCompletionRequest
+        from deepfort.serving.assemble import chat_completion
+        from deepfort.serving.call import Caller
 
         model = model or self.default_model
         if not model:
@@ -45,8 +48,13 @@ class ServingChat:
                 "type": "json_schema",
                 "json_schema": {"name": "output", "schema": dict(json_schema)},
             }
-        run = await self.chat_service.start(ChatCompletionRequest.model_validate(body))
-        completion = await run.collect()
+        run = await self.pipeline.execute(
+            ChatCompletionRequest.model_validate(body), Caller(surface="workflow")
+        )
+        try:
+            completion = await chat_completion(run)
+        finally:
+            await run.close()
         return completion.choices[0].message.content or ""
 
 
