@@ -1,1 +1,2 @@
-"""The AIGC studio: workflows (DSL, executor, nodes); image, video, quality and provenance to come."""
+"""The AIGC studio: workflows (DSL, executor, nodes), their runs (owners, recovery, artefacts), storyboard
+cards, speech (espeak-ng) and video (ffmpeg)."""

@@ -1,1 +1,2 @@
-"""Request lifecycle between the HTTP layer and the engines."""
+"""The one chat pipeline (``ChatPipeline.execute(request, caller) -> Run``), its layers, and the model pool.
+See docs/architecture.md, "The life of a chat request"."""

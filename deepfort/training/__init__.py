@@ -1,1 +1,1 @@
-"""Model work: evaluation (golden sets) now; fine-tuning, distillation and quantization to come."""
+"""Model work: golden-set evaluation of answers (``deepfort evaluate``)."""
