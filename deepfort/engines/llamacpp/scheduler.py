@@ -6,7 +6,8 @@ calls ``llama_decode`` once and samples each sequence with its own sampler chain
 bounded FIFO queue and are admitted when a slot is free and their prompt plus ``max_tokens`` fits in the
 free cells; when cells run out mid-generation the newest sequence is preempted and re-queued, to be
 recomputed later from its prompt and generated tokens. The loop runs on its own thread (ctypes releases
-the GIL inside llama.cpp) and hands deltas back through each sequence's ``emit`` callback.
+the GIL inside llama.cpp) and hands deltas back through each sequence's ``emit`` callback. What to admit,
+what to batch and what to preempt is decided by :mod:`planner`; this loop applies it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from itertools import count
 import llama_cpp as lc
 
 from deepfort.engines.base import EngineDelta, EngineStats
+from deepfort.engines.llamacpp import planner
 from deepfort.engines.llamacpp.model import LlamaModel
 from deepfort.engines.llamacpp.sampler import Sampler
 from deepfort.engines.llamacpp.sequence import Seq
@@ -172,16 +174,15 @@ class Scheduler:
             seq.emit(_cancelled(seq))
 
     def _admit(self) -> None:
-        while self._waiting and self.slots.has_free_slot():
+        while self._waiting:
             seq = self._waiting[0]
-            reuse = self.slots.plan(seq, reuse=seq.request.cache_prompt)
-            need = seq.cells_needed - reuse.tokens
-            if need > self.slots.free_cells:
+            admission = self.slots.admit(seq)
+            if admission is None:
                 return  # first in, first served: later requests wait behind it
             self._waiting.popleft()
             if seq.sampler is None and not self._build_samplers(seq):
                 continue
-            self.slots.acquire(seq, reuse, need=need)
+            self.slots.acquire(seq, admission.reuse, need=admission.need)
             if seq.admitted_at is None:
                 seq.admitted_at = time.monotonic()
             seq.order = next(self._order)
@@ -220,31 +221,15 @@ class Scheduler:
         self._waiting.appendleft(seq)
         self._stats.preemptions_total += 1
 
-    def _plan(self) -> list[tuple[Seq, int]]:
-        """How many pending tokens of each running sequence go into this step's batch."""
-        decoding = [s for s in self._running if s.pending == 1]
-        prefilling = sorted((s for s in self._running if s.pending > 1), key=lambda s: s.order)
-        budget = self.n_batch - len(decoding)
-        if decoding:
-            budget = min(budget, self.prefill_chunk)
-        plan = [(s, 1) for s in decoding]
-        for seq in prefilling:
-            if budget <= 0:
-                break
-            take = min(seq.pending, budget)
-            plan.append((seq, take))
-            budget -= take
-        return plan
-
     def _make_room(self) -> list[tuple[Seq, int]]:
+        """This step's batch: how many pending tokens of each running sequence, after preempting what
+        does not fit."""
         with self._cond:
-            while True:
-                plan = self._plan()
-                need = sum(n for _, n in plan)
-                if need <= self.slots.free_cells or len(self._running) <= 1:
-                    self.slots.evict_cache(need)
-                    return plan
-                self._preempt(max(self._running, key=lambda s: s.order))
+            step = planner.plan_step(self._running, self.slots.free_cells, self.n_batch, self.prefill_chunk)
+            for seq in step.preempt:
+                self._preempt(seq)
+            self.slots.evict_cache(step.cells)
+            return step.batch
 
     def _step(self) -> None:
         plan = self._make_room()
@@ -268,7 +253,7 @@ class Scheduler:
         if rc == 1 and len(self._running) > 1:
             # No room in the cache after all (shared cells, fragmentation): preempt and try again.
             with self._cond:
-                self._preempt(max(self._running, key=lambda s: s.order))
+                self._preempt(planner.newest(self._running))
             return
         if rc != 0:
             raise EngineError(f"llama_decode returned {rc}")

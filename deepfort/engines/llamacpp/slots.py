@@ -8,6 +8,8 @@ the same way takes that slot and only computes the rest. A request can also star
 Cell accounting is our own count (llama.cpp exposes no public used-cells figure): cells shared through
 ``seq_cp`` are counted once per sequence, which over-counts and so errs towards admitting less, never
 towards overfilling. A failed decode (no free cells) is the backstop: the scheduler preempts and retries.
+The decisions (which slot, how much prefix, which caches to drop) are :mod:`planner`'s; this table
+applies them to llama.cpp's memory.
 """
 
 from __future__ import annotations
@@ -17,16 +19,9 @@ from itertools import count
 
 import llama_cpp as lc
 
+from deepfort.engines.llamacpp import planner
+from deepfort.engines.llamacpp.planner import Reuse
 from deepfort.engines.llamacpp.sequence import Seq
-
-
-def common_prefix(a: list[int], b: list[int], limit: int) -> int:
-    """Length of the shared start of ``a`` and ``b``, counting at most ``limit`` tokens."""
-    n = min(len(a), len(b), limit)
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 @dataclass
@@ -36,16 +31,6 @@ class Slot:
     cached: list[int] = field(default_factory=list)
     """Tokens whose cells a finished sequence left behind (empty while running or cleared)."""
     last_used: int = 0
-
-
-@dataclass(frozen=True)
-class Reuse:
-    """Where a new sequence starts: ``target`` is its slot; its first ``tokens`` tokens are already in
-    the cache, in ``target`` itself (a finished sequence's cache) or in ``source`` (a running one)."""
-
-    target: Slot
-    tokens: int = 0
-    source: Slot | None = None
 
 
 class SlotTable:
@@ -59,61 +44,44 @@ class SlotTable:
     @property
     def used_cells(self) -> int:
         """Cells held by running sequences."""
-        return sum(s.seq.n_past for s in self.slots if s.seq is not None)
+        return planner.used_cells(self.slots)
 
     @property
     def cached_cells(self) -> int:
         """Cells kept as prompt cache by finished sequences (reclaimable at any time)."""
-        return sum(len(s.cached) for s in self.slots if s.seq is None)
+        return planner.cached_cells(self.slots)
 
     @property
     def free_cells(self) -> int:
         """Cells available without touching a running sequence (the cache is reclaimable)."""
-        return self.total_cells - self.used_cells
+        return planner.free_cells(self.slots, self.total_cells)
 
     def has_free_slot(self) -> bool:
         return any(s.seq is None for s in self.slots)
 
-    def evict_cache(self, need: int, *, protect: tuple[Slot | None, ...] = ()) -> None:
+    def evict_cache(self, need: int, *, protect: tuple[int, ...] = ()) -> None:
         """Drop cached prefixes, least recently used first, until ``need`` cells are unoccupied; never the
         ``protect``ed slots (the cache a new sequence is about to start from)."""
-        victims = sorted(
-            (s for s in self.slots if s.seq is None and s.cached and s not in protect),
-            key=lambda s: s.last_used,
-        )
-        for slot in victims:
-            if self.total_cells - self.used_cells - self.cached_cells >= need:
-                return
-            self._clear(slot)
+        for index in planner.plan_eviction(self.slots, self.total_cells, need, protect=protect):
+            self._clear(self.slots[index])
 
     # -- acquire / release ----------------------------------------------------------------------------
-    def plan(self, seq: Seq, *, reuse: bool) -> Reuse:
-        """The slot ``seq`` would take and how many of its tokens it would find cached (at most all but
-        one: the last token must be computed to get logits). Needs a free slot."""
-        best = Reuse(self._spare_slot())
-        if not reuse:
-            return best
-        limit = len(seq.tokens) - 1
-        for slot in self.slots:
-            if slot.seq is None:
-                n = common_prefix(slot.cached, seq.tokens, limit)
-                if n > best.tokens:
-                    best = Reuse(slot, n)
-            else:
-                n = common_prefix(slot.seq.tokens, seq.tokens, min(limit, slot.seq.n_past))
-                if n > best.tokens:
-                    best = Reuse(self._spare_slot(), n, slot)
-        return best
+    def admit(self, seq: Seq) -> planner.Admission | None:
+        """Whether ``seq`` can start now, where, and from how much cached prefix."""
+        return planner.admit(
+            seq.tokens, seq.cells_needed, self.slots, self.total_cells, reuse=seq.request.cache_prompt
+        )
 
     def acquire(self, seq: Seq, reuse: Reuse, *, need: int) -> None:
         """Give ``seq`` the slot ``reuse`` names, starting from its cached prefix, and make ``need``
         cells unoccupied by dropping other caches."""
-        target, n_common, source = reuse.target, reuse.tokens, reuse.source
-        self.evict_cache(need, protect=(target, source) if n_common else ())
+        target, n_common, source = self.slots[reuse.target], reuse.tokens, reuse.source
+        protect = tuple(i for i in (reuse.target, source) if i is not None) if n_common else ()
+        self.evict_cache(need, protect=protect)
         if source is not None:
             # Start from a running sequence's prefix: share its cells.
             self._clear(target)
-            lc.llama_memory_seq_cp(self.memory, source.index, target.index, 0, n_common)
+            lc.llama_memory_seq_cp(self.memory, source, target.index, 0, n_common)
         elif n_common > 0 and not lc.llama_memory_seq_rm(self.memory, target.index, n_common, -1):
             n_common = 0
         if n_common == 0:
@@ -139,8 +107,3 @@ class SlotTable:
     def _clear(self, slot: Slot) -> None:
         lc.llama_memory_seq_rm(self.memory, slot.index, -1, -1)
         slot.cached = []
-
-    def _spare_slot(self) -> Slot:
-        free = [s for s in self.slots if s.seq is None]
-        # An empty slot first, else the least recently used cache.
-        return min(free, key=lambda s: (bool(s.cached), s.last_used))

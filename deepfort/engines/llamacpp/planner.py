@@ -1,0 +1,209 @@
+"""The scheduler's decisions as pure functions: plain data in, a decision out, no llama.cpp calls.
+
+:mod:`~deepfort.engines.llamacpp.scheduler` and :mod:`~deepfort.engines.llamacpp.slots` own the state
+and make the llama.cpp calls; they ask this module what to do:
+
+- :func:`admit`: whether the head of the queue starts now, in which slot, from how much cached prefix;
+- :func:`plan_reuse`: that slot and prefix (a finished sequence's cache, or a running sequence's cells);
+- :func:`plan_step`: which pending tokens go into the next batch, and which running sequences are
+  preempted (newest first) so that the batch fits in the free cells;
+- :func:`plan_eviction`: which prompt caches are dropped, least recently used first, to free cells.
+
+Cells are counted as :mod:`slots` explains: a running sequence occupies its ``n_past`` cells, a cache
+its tokens, and the cache counts as free because it can be dropped at any time. Admission is not a
+reservation: a sequence is admitted when its remaining need fits now, and preemption settles it later if
+the running sequences grow past the cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+
+class SeqState(Protocol):
+    """What the planner reads of a sequence (``Seq`` in the scheduler, plain data in tests)."""
+
+    @property
+    def tokens(self) -> Sequence[int]:
+        """The prompt and every token generated so far."""
+
+    @property
+    def n_past(self) -> int:
+        """How many of ``tokens`` are in the KV cache."""
+
+    @property
+    def order(self) -> int:
+        """Admission order: the newest running sequence has the highest."""
+
+
+class SlotState(Protocol):
+    """What the planner reads of a slot: a running sequence, or the cache a finished one left."""
+
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def seq(self) -> SeqState | None: ...
+
+    @property
+    def cached(self) -> Sequence[int]: ...
+
+    @property
+    def last_used(self) -> int: ...
+
+
+S = TypeVar("S", bound=SeqState)
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int], limit: int) -> int:
+    """Length of the shared start of ``a`` and ``b``, counting at most ``limit`` tokens."""
+    n = min(len(a), len(b), limit)
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def used_cells(slots: Sequence[SlotState]) -> int:
+    """Cells held by running sequences."""
+    return sum(s.seq.n_past for s in slots if s.seq is not None)
+
+
+def cached_cells(slots: Sequence[SlotState]) -> int:
+    """Cells kept as prompt cache by finished sequences (reclaimable at any time)."""
+    return sum(len(s.cached) for s in slots if s.seq is None)
+
+
+def free_cells(slots: Sequence[SlotState], total_cells: int) -> int:
+    """Cells available without touching a running sequence (the cache is reclaimable)."""
+    return total_cells - used_cells(slots)
+
+
+@dataclass(frozen=True, slots=True)
+class Reuse:
+    """Where a new sequence starts: slot ``target``; its first ``tokens`` tokens are already in the cache,
+    in ``target`` itself (a finished sequence's cache) or in slot ``source`` (a running sequence)."""
+
+    target: int
+    tokens: int = 0
+    source: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """Start the sequence as ``reuse`` says; ``need`` more cells must be unoccupied for it."""
+
+    reuse: Reuse
+    need: int
+
+
+def spare_slot(slots: Sequence[SlotState]) -> int:
+    """The free slot a sequence without a usable prefix takes: an empty one, else the least recently
+    used cache. Needs a free slot."""
+    free = [s for s in slots if s.seq is None]
+    return min(free, key=lambda s: (bool(s.cached), s.last_used)).index
+
+
+def plan_reuse(tokens: Sequence[int], slots: Sequence[SlotState], *, reuse: bool) -> Reuse:
+    """The slot a sequence of ``tokens`` takes and how many of them it finds cached: the longest prefix
+    shared with a cache or with a running sequence's computed cells, and at most all but one token (the
+    last must be computed to get logits). Needs a free slot."""
+    best = Reuse(spare_slot(slots))
+    if not reuse:
+        return best
+    limit = len(tokens) - 1
+    for slot in slots:
+        if slot.seq is None:
+            n = common_prefix(slot.cached, tokens, limit)
+            if n > best.tokens:
+                best = Reuse(slot.index, n)
+        else:
+            n = common_prefix(slot.seq.tokens, tokens, min(limit, slot.seq.n_past))
+            if n > best.tokens:
+                best = Reuse(spare_slot(slots), n, slot.index)
+    return best
+
+
+def admit(
+    tokens: Sequence[int], cells_needed: int, slots: Sequence[SlotState], total_cells: int, *, reuse: bool
+) -> Admission | None:
+    """Admit the head of the queue now, or None: it waits (first in, first served, so everything behind
+    it waits too). It needs a free slot, and its ``cells_needed`` less the reused prefix in free cells."""
+    if all(s.seq is not None for s in slots):
+        return None
+    plan = plan_reuse(tokens, slots, reuse=reuse)
+    need = cells_needed - plan.tokens
+    if need > free_cells(slots, total_cells):
+        return None
+    return Admission(plan, need)
+
+
+def plan_batch(running: Sequence[S], n_batch: int, prefill_chunk: int) -> list[tuple[S, int]]:
+    """How many pending tokens of each running sequence go into the next batch: one for every decoding
+    sequence, then prompt chunks in admission order within the budget (``prefill_chunk`` while others
+    decode, so a long prompt never stalls their streams)."""
+    decoding = [s for s in running if len(s.tokens) - s.n_past == 1]
+    prefilling = sorted((s for s in running if len(s.tokens) - s.n_past > 1), key=lambda s: s.order)
+    budget = n_batch - len(decoding)
+    if decoding:
+        budget = min(budget, prefill_chunk)
+    plan = [(s, 1) for s in decoding]
+    for seq in prefilling:
+        if budget <= 0:
+            break
+        take = min(len(seq.tokens) - seq.n_past, budget)
+        plan.append((seq, take))
+        budget -= take
+    return plan
+
+
+@dataclass(frozen=True, slots=True)
+class Step(Generic[S]):
+    """The next decode: preempt ``preempt`` (newest first), then compute ``batch`` (``cells`` tokens)."""
+
+    batch: list[tuple[S, int]]
+    preempt: list[S]
+    cells: int
+
+
+def newest(running: Sequence[S]) -> S:
+    """The sequence to preempt first: the last admitted."""
+    return max(running, key=lambda s: s.order)
+
+
+def plan_step(running: Sequence[S], free: int, n_batch: int, prefill_chunk: int) -> Step[S]:
+    """The next batch, after preempting the newest sequences until it fits in ``free`` cells (each
+    preempted sequence gives its ``n_past`` cells back). One sequence is never preempted: alone, it
+    runs, and a failed decode is the backstop."""
+    kept = list(running)
+    preempt: list[S] = []
+    while True:
+        batch = plan_batch(kept, n_batch, prefill_chunk)
+        cells = sum(n for _, n in batch)
+        if cells <= free or len(kept) <= 1:
+            return Step(batch, preempt, cells)
+        victim = newest(kept)
+        kept.remove(victim)
+        preempt.append(victim)
+        free += victim.n_past
+
+
+def plan_eviction(
+    slots: Sequence[SlotState], total_cells: int, need: int, *, protect: Collection[int] = ()
+) -> list[int]:
+    """The slots whose caches to drop, least recently used first, until ``need`` cells are unoccupied;
+    never the ``protect``ed slots (the cache a new sequence is about to start from)."""
+    victims = sorted(
+        (s for s in slots if s.seq is None and s.cached and s.index not in protect),
+        key=lambda s: s.last_used,
+    )
+    unoccupied = total_cells - used_cells(slots) - cached_cells(slots)
+    dropped: list[int] = []
+    for slot in victims:
+        if unoccupied >= need:
+            break
+        dropped.append(slot.index)
+        unoccupied += len(slot.cached)
+    return dropped
