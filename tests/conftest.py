@@ -1,4 +1,10 @@
-"""Shared fixtures: a real `deepfort serve` subprocess on a free loopback port, on the embedded model."""
+"""Shared fixtures: a real `deepfort serve` subprocess on a free loopback port, on the embedded model.
+
+Tests that start a process (`deepfort serve`, llama_cpp.server, Chromium, promtool, helm, ffmpeg, the CLI
+as a subprocess) are marked ``e2e``; ``make test-fast`` runs the rest. A test gets the marker from a
+fixture in :data:`E2E_FIXTURES` (directly or through another fixture) or from its own
+``@pytest.mark.e2e``. Any other test that starts a process fails, so the fast lane stays in process.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -163,3 +170,83 @@ def _ready(server: Server) -> bool:
         return httpx.get(f"{server.v1}/models", timeout=2).status_code == 200
     except httpx.TransportError:
         return False
+
+
+# Fixtures that start a process, by module and name (a name alone is ambiguous: tests/cli has an
+# in-process `cluster` fixture, tests/cluster one that starts a center and an edge).
+E2E_FIXTURES = frozenset(
+    {
+        "tests.conftest.server",
+        "tests.conftest.llama_server",
+        "tests.aigc.test_files_access.keyed",
+        "tests.aigc.test_runs_api.server",
+        "tests.api.test_fuzz.target",
+        "tests.api.test_guards.stopping",
+        "tests.cli.conftest.run_deepfort",
+        "tests.cluster.conftest.cluster",
+        "tests.cluster.test_failover.own_cluster",
+        "tests.cluster.test_security.center",
+        "tests.cluster.test_tls.tls_center",
+        "tests.cluster.test_upstream_center.edge",
+        "tests.deploy.conftest.helm",
+        "tests.observability.test_serving_metrics.observed",
+        "tests.security.test_auth.secured",
+        "tests.security.test_data.site",
+        "tests.web.conftest.browser",
+        "tests.web.conftest.console",
+    }
+)
+
+
+def _starts_process(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    for definitions in info.name2fixturedefs.values():
+        for definition in definitions:
+            func = definition.func
+            if f"{func.__module__}.{func.__name__}" in E2E_FIXTURES:
+                return True
+    return False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _starts_process(item):
+            item.add_marker(pytest.mark.e2e)
+
+
+# Programs libraries run for their own set-up, not processes a test starts: matplotlib asks fontconfig
+# for the system fonts once, when it builds its font cache.
+INCIDENTAL_PROGRAMS = frozenset({"fc-list"})
+
+
+class ProcessStarted(AssertionError):
+    pass
+
+
+def _program(args: object) -> str:
+    first = args if isinstance(args, str | bytes | os.PathLike) else next(iter(args), "")  # type: ignore[call-overload]
+    return Path(os.fsdecode(first)).name
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    """Outside ``e2e``, starting a process is a failure: the marker stays true as tests change."""
+    if item.get_closest_marker("e2e") is not None:
+        return (yield)
+
+    popen = subprocess.Popen.__init__
+
+    def refuse(self: subprocess.Popen[bytes], args: Any, *rest: Any, **kwargs: Any) -> None:
+        if _program(args) not in INCIDENTAL_PROGRAMS:
+            raise ProcessStarted(
+                f"{item.nodeid} starts a process ({args!r}): mark it e2e (see tests/conftest.py)"
+            )
+        popen(self, args, *rest, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess.Popen, "__init__", refuse)
+        return (yield)

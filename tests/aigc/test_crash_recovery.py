@@ -65,6 +65,7 @@ def crash_mid_run(tmp: Path, gate: Gate, recovery: str) -> tuple[Server, str]:
     return start_server(config(recovery), tmp), run["id"]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("recovery", ["resume", "fail"])
 def test_a_killed_server_leaves_no_run_running(tmp_path: Path, recovery: str) -> None:
     with running_gate() as gate:

@@ -39,6 +39,7 @@ CARD_AND_VOICE = """
 """
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("scene", "narration", "language"),
     [

@@ -112,6 +112,7 @@ def test_http_is_off_unless_the_host_is_allowed(tmp_path: Path) -> None:
     arun(body)
 
 
+@pytest.mark.e2e
 def test_text_to_video_template_end_to_end(tmp_path: Path) -> None:
     """A model whose storyboard JSON is broken beyond repair: the run still makes a video."""
 

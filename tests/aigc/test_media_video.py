@@ -66,6 +66,7 @@ SHOTS: list[dict[str, Any]] = [
 ]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("burn", [True, False])
 def test_shots_become_a_narrated_video_with_subtitles(tmp_path: Path, burn: bool) -> None:
     async def body() -> None:
@@ -96,6 +97,7 @@ def test_shots_become_a_narrated_video_with_subtitles(tmp_path: Path, burn: bool
     arun(body)
 
 
+@pytest.mark.e2e
 def test_faststart_puts_the_index_before_the_media(tmp_path: Path) -> None:
     async def body() -> None:
         registry = media_registry(tmp_path)
@@ -114,6 +116,7 @@ def test_srt_round_trips() -> None:
     assert parse_srt(write_srt(cues)) == cues
 
 
+@pytest.mark.e2e
 def test_probe_reports_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="duration"):
         asyncio.run(probe(find_ffmpeg(), tmp_path / "absent.mp4"))

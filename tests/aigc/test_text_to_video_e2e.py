@@ -9,6 +9,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import httpx
+import pytest
 
 from deepfort.aigc.video import find_ffmpeg, parse_srt, probe
 from tests.conftest import start_server, stop_server
@@ -16,6 +17,7 @@ from tests.conftest import start_server, stop_server
 TEXT = "清晨，工厂的机器开始运转。工人们检查每一条生产线。傍晚，最后一批产品装箱发货。"
 
 
+@pytest.mark.e2e
 def test_text_to_video_on_the_embedded_model(tmp_path: Path) -> None:
     config = {"models": [{"id": "smollm2-135m", "n_ctx": 2048, "n_parallel": 1}]}
     server = start_server(config, tmp_path)

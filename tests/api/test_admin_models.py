@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from deepfort.catalog import embedded_model_path
 from tests.conftest import start_server, stop_server
@@ -12,6 +13,7 @@ from tests.conftest import start_server, stop_server
 CONFIG = {"models": [{"id": "smollm2-135m", "n_ctx": 512, "n_parallel": 1}]}
 
 
+@pytest.mark.e2e
 def test_a_model_added_while_running_is_served_now_and_after_a_restart(tmp_path: Path) -> None:
     server = start_server(CONFIG, tmp_path)
     try:

@@ -109,6 +109,7 @@ def test_moderation_stops_the_answer_in_streams_and_non_streams_alike(stopping: 
     assert entry["detail"]["categories"] == {"test": 1}  # type: ignore[index]
 
 
+@pytest.mark.e2e
 def test_redact_replaces_the_phrase_and_goes_on(tmp_path: Path) -> None:
     server = start_server(config(tmp_path, "redact"), tmp_path)
     try:
@@ -121,6 +122,7 @@ def test_redact_replaces_the_phrase_and_goes_on(tmp_path: Path) -> None:
     assert text == whole["message"]["content"]
 
 
+@pytest.mark.e2e
 def test_block_policy_refuses_naming_kinds_never_values(tmp_path: Path) -> None:
     cfg = config(tmp_path, "stop")
     cfg["guard"] = {**cfg["guard"], "pii": {"policy": "block"}}  # type: ignore[dict-item]
@@ -164,6 +166,7 @@ def moderation_api() -> Iterator[str]:
         yield url
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("path", "fail_open", "flagged"),
     [("/flagged", True, True), ("/clean", True, False), ("/error", True, False), ("/error", False, True)],

@@ -76,6 +76,7 @@ def test_center_killed_mid_stream_then_back(own_cluster: Cluster) -> None:
     assert back.json()["route"] == {**back.json()["route"], "tier": "center", "degraded": False}
 
 
+@pytest.mark.e2e
 def test_center_down_at_start_answers_on_the_edge(tmp_path: Path) -> None:
     cluster = start_cluster(tmp_path)
     try:

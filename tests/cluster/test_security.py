@@ -205,6 +205,7 @@ def test_center_still_serves_http(center: Center) -> None:
     assert httpx.get(f"{center.server.base_url}/health").json() == {"status": "ok"}
 
 
+@pytest.mark.e2e
 def test_a_center_without_keys_refuses_to_start(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="no cluster keys"):
         start_server(

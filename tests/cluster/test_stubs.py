@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 GENERATED = ["deepfort_pb2.py", "deepfort_pb2.pyi", "deepfort_pb2_grpc.py", "deepfort_pb2_grpc.pyi"]
 
 
+@pytest.mark.e2e
 def test_committed_stubs_match_the_proto(tmp_path: Path) -> None:
     (tmp_path / "deepfort" / "cluster").mkdir(parents=True)
     shutil.copy(ROOT / "deepfort/cluster/deepfort.proto", tmp_path / "deepfort/cluster/deepfort.proto")

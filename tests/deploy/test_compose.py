@@ -53,6 +53,7 @@ def compose(raw: dict[str, Any]) -> dict[str, Any]:
     return interpolate(raw, settings_env.dotenv(DEPLOY / ".env.example"))
 
 
+@pytest.mark.e2e
 def test_valid_against_the_compose_specification(compose: dict[str, Any]) -> None:
     schema = json.loads(fetch(COMPOSE_SCHEMA).read_text())
     jsonschema.validate(compose, schema, cls=jsonschema.Draft7Validator)

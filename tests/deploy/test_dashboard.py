@@ -122,6 +122,7 @@ def test_every_query_uses_only_deepfort_metrics(dashboard: dict[str, Any]) -> No
         assert quantiles == {0.5, 0.95, 0.99}, histogram
 
 
+@pytest.mark.e2e
 def test_every_query_parses(dashboard: dict[str, Any], tmp_path: Path) -> None:
     """promtool parses each query as a recording rule, after Grafana's variables are substituted."""
     rules = []
@@ -182,6 +183,7 @@ def test_template_variables(dashboard: dict[str, Any]) -> None:
                 assert f'{name}{{model=~"$model"' in expr, expr
 
 
+@pytest.mark.e2e
 def test_the_dashboard_metrics_are_what_a_real_server_exports(tmp_path: Path) -> None:
     """deepfort serve with compose's standalone config and metrics port: after an answer, an error, a
     routed request and a PII hit, its unauthenticated metrics port exports the dashboard's series. Those

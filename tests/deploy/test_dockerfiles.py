@@ -54,6 +54,7 @@ def hadolint() -> str:
     return found
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_hadolint(dockerfile: Path) -> None:
     done = subprocess.run(
@@ -128,6 +129,7 @@ def test_runtime_environment_names_deepfort_settings(tmp_path: Path) -> None:
     assert settings.cluster.grpc_host == "0.0.0.0"
 
 
+@pytest.mark.e2e
 def test_builder_requirement_list_comes_from_pyproject(tmp_path: Path) -> None:
     """The builder's one-line requirements extraction, run on the real pyproject.toml."""
     run = next(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from tests.deploy.promtool import promtool
@@ -10,6 +11,7 @@ from tests.deploy.tools import DEPLOY
 CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
 
 
+@pytest.mark.e2e
 def test_promtool_accepts_the_config_and_its_rules() -> None:
     done = promtool("check", "config", CONFIG)
     assert done.returncode == 0, done.stdout + done.stderr

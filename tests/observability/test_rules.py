@@ -31,17 +31,20 @@ def test_packaged_rules_are_the_deploy_rules() -> None:
     assert packaged_rules().read_bytes() == RULES.read_bytes()
 
 
+@pytest.mark.e2e
 def test_promtool_check_rules() -> None:
     result = promtool("check", "rules", RULES)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(load_rules(RULES))} rules found" in result.stdout
 
 
+@pytest.mark.e2e
 def test_promtool_rule_tests_pass() -> None:
     result = promtool("test", "rules", RULE_TESTS)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.e2e
 def test_promtool_agrees_with_the_promql_cases() -> None:
     result = promtool("test", "rules", PROMQL_CASES)
     assert result.returncode == 0, result.stdout + result.stderr

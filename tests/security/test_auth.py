@@ -186,6 +186,7 @@ def test_token_quota_then_recovery(secured: Secured) -> None:
     )
 
 
+@pytest.mark.e2e
 def test_loopback_without_keys_runs_open_and_says_so(tmp_path: Path) -> None:
     server = start_server(CONFIG, tmp_path)
     try:
@@ -205,6 +206,7 @@ def _outside_address() -> str | None:
     return None if address.startswith("127.") else address
 
 
+@pytest.mark.e2e
 def test_non_loopback_without_keys_refuses_to_start_unless_told(tmp_path: Path) -> None:
     env = {**os.environ, "DEEPFORT_DATA_DIR": str(tmp_path / "data")}
     command = [sys.executable, "-m", "deepfort", "serve", "--host", "0.0.0.0", "--port", str(free_port())]

@@ -147,6 +147,7 @@ def test_audit_verify_names_the_entry_that_was_tampered_with(
     assert (verdict["ok"], verdict["bad_seq"]) == (False, seq) and why in str(verdict["reason"])
 
 
+@pytest.mark.e2e
 def test_kill_9_during_a_write_burst_loses_nothing_acknowledged(tmp_path: Path) -> None:
     server = start_server(CONFIG, tmp_path)
     acknowledged: list[str] = []

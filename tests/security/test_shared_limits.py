@@ -25,6 +25,7 @@ def redis_reachable() -> str | None:
         return f"Redis not reachable at 127.0.0.1:6379: {exc}"
 
 
+@pytest.mark.e2e
 def test_two_processes_share_a_rate_limit_through_redis(tmp_path: Path) -> None:
     why = redis_reachable()
     if why is not None:
@@ -53,6 +54,7 @@ def test_two_processes_share_a_rate_limit_through_redis(tmp_path: Path) -> None:
     assert codes == [200, 200, 200, 429]
 
 
+@pytest.mark.e2e
 def test_without_redis_each_process_counts_alone(tmp_path: Path) -> None:
     data = tmp_path / "data"
     key = str(create_key(data, "--name", "alone", "--rate", "1/day")["key"])

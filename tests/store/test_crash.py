@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from deepfort.crypto.sm import Keyring, generate_key
@@ -64,6 +65,7 @@ def run_and_kill(url: str, keyring_file: Path, conversation_id: str) -> list[str
     return acks
 
 
+@pytest.mark.e2e
 def test_sigkill_mid_burst_keeps_every_acknowledged_write(
     db_url: str, tmp_path: Path, open_store: Callable[..., Store]
 ) -> None:
