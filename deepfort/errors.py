@@ -5,7 +5,8 @@ API boundary turns any of them into ``{"error": {"message", "type", "param", "co
 the message text.
 
     DeepfortError                      500 server_error
-    ├── ConfigError                    500 server_error          bad settings file, unknown parser name
+    ├── ConfigError                    500 server_error          bad settings file, plugin that fails to load
+    │   └── UnknownNameError           500 server_error          no engine, parser, node type... by that name
     ├── InvalidRequestError            400 invalid_request_error
     │   ├── ContextLengthExceededError 400 ... code=context_length_exceeded
     │   ├── PayloadTooLargeError       413 ... code=payload_too_large
@@ -25,10 +26,14 @@ the message text.
     └── CryptoError                    500 server_error          a key or keyring cannot be used
         ├── EnvelopeError              400 ... code=bad_envelope a sealed message failed to open
         └── RecordIntegrityError       500 ... code=record_integrity  a stored record failed to decrypt
+
+A center's refusal, whether an OpenAI-compatible server's HTTP status or a deepfort center's error carried
+over gRPC, becomes one of these through one map, :func:`center_error`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
 
@@ -58,6 +63,23 @@ class DeepfortError(Exception):
 
 class ConfigError(DeepfortError):
     """The settings or a model file cannot be used."""
+
+
+class UnknownNameError(ConfigError):
+    """Nothing of a kind (engine, reasoning parser, workflow node type, image backend) is registered under
+    ``name``; the message lists the ``known`` names. Subclasses set ``default_kind``."""
+
+    default_kind: ClassVar[str] = "name"
+
+    def __init__(self, name: str, known: Iterable[str], *, kind: str | None = None) -> None:
+        self.name = name
+        self.known = sorted(known)
+        self.kind = kind or self.default_kind
+        super().__init__(f"unknown {self.kind} {name!r} (known: {', '.join(self.known) or 'none'})")
+
+    def __str__(self) -> str:
+        # A subclass that is also a KeyError would repr() the message; it is meant for people.
+        return self.message
 
 
 class InvalidRequestError(DeepfortError):
@@ -178,3 +200,45 @@ class RecordIntegrityError(CryptoError):
     """A stored encrypted field did not decrypt: tampered, moved to another record, or its key is gone."""
 
     default_code = "record_integrity"
+
+
+def center_error(
+    status: int,
+    detail: str,
+    *,
+    center: str = "the center",
+    param: str | None = None,
+    code: str | None = None,
+    retry_after: int = 1,
+) -> DeepfortError:
+    """The error for a center's refusal with HTTP ``status``; ``detail`` is the center's own message.
+
+    ===========  ============================  =====================================================
+    status       error                         why
+    ===========  ============================  =====================================================
+    429, 503     CenterUnavailableError        the center is busy: retry after ``retry_after``, or
+                                               answer a routed question on the edge (the center's
+                                               ``code`` is dropped: its 429 is about *our* key)
+    401, 403     UpstreamError                 the center refused *our* credentials, not the client's
+    404          ModelNotFoundError            the center does not serve the model
+    413          PayloadTooLargeError          the request is too large for the center too
+    other 4xx    InvalidRequestError           the client's request is at fault (``code`` kept;
+                                               ``context_length_exceeded`` gets its own class)
+    other        UpstreamError                 the center failed (5xx) or answered nonsense
+    ===========  ============================  =====================================================
+    """
+    if status in (429, 503):
+        # The center's own code (rate_limit_exceeded, queue_full) is about our key or its queue.
+        return CenterUnavailableError(
+            f"{center} is busy (HTTP {status}): {detail}", retry_after=max(retry_after, 1)
+        )
+    if status in (401, 403):
+        return UpstreamError(f"{center} rejected our credentials (HTTP {status}): {detail}")
+    if status == 404:
+        return ModelNotFoundError(f"{center} does not serve this model: {detail}", param=param)
+    if status == 413:
+        return PayloadTooLargeError(f"{center} found the request too large: {detail}", param=param)
+    if 400 <= status < 500:
+        cls = ContextLengthExceededError if code == "context_length_exceeded" else InvalidRequestError
+        return cls(f"{center} rejected the request: {detail}", param=param, code=code)
+    return UpstreamError(f"{center} answered HTTP {status}: {detail}", code=code)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import grpc
 
@@ -18,11 +18,11 @@ from deepfort.aigc.runs import RunService
 from deepfort.aigc.runs.artefacts import NodeArtefacts
 from deepfort.aigc.workflow import default_registry
 from deepfort.aigc.workflow.nodes.llm import ServingChat
-from deepfort.aigc.workflow.nodes.media import MediaServices, register_media_nodes
+from deepfort.aigc.workflow.nodes.services import MediaServices
 from deepfort.cluster.client import RemoteEngine
 from deepfort.cluster.keys import load_keyring, node_secret
 from deepfort.cluster.server import ClusterService, start_grpc_server
-from deepfort.config import ModelConfig, Settings
+from deepfort.config import LocalModel, ModelSpec, Settings, UpstreamModel
 from deepfort.engines.upstream import UpstreamEngine
 from deepfort.errors import ConfigError, DeepfortError
 from deepfort.observability.alerts import AlertEvaluator
@@ -47,8 +47,7 @@ from deepfort.serving.tokenize import TokenizeService
 log = logging.getLogger(__name__)
 
 
-def _upstream(config: ModelConfig) -> UpstreamEngine:
-    assert config.upstream is not None
+def _upstream(config: UpstreamModel) -> UpstreamEngine:
     api_key = None
     if config.api_key_env:
         api_key = os.environ.get(config.api_key_env)
@@ -58,10 +57,10 @@ def _upstream(config: ModelConfig) -> UpstreamEngine:
 
 
 class Node:
-    def __init__(self, settings: Settings, models: list[ModelConfig]) -> None:
+    def __init__(self, settings: Settings, models: Sequence[ModelSpec]) -> None:
         self.settings = settings
-        local = [m for m in models if m.upstream is None]
-        upstream = [m for m in models if m.upstream is not None]
+        local = [m for m in models if isinstance(m, LocalModel)]
+        upstream = [m for m in models if isinstance(m, UpstreamModel)]
         self.pool = ModelPool(local, settings.server)
         routing = settings.routing
         self.centers = CenterPool(routing.health, routing.breaker)
@@ -121,16 +120,16 @@ class Node:
                 AuditLayer(self.audit),
             ],
         )
-        # Workflow nodes reach the models through this node's chat service (local, routed or center).
+        # Workflow nodes reach the models through this node's chat pipeline (local, routed or center),
+        # and keep their files in the run service's artefact store: its registry gets the services after.
         registry = default_registry()
         self.runs = RunService(self.store, settings.data_dir, registry=registry, settings=settings.workflows)
-        media = MediaServices(
+        registry.services = MediaServices(
             artefacts=NodeArtefacts(self.runs.artefacts),
             chat=ServingChat(self.pipeline, default_model=settings.routing.default_model),
             http_allowed_hosts=frozenset(settings.workflows.http_allowed_hosts),
             http_timeout_s=settings.workflows.http_timeout_s,
         )
-        register_media_nodes(registry, media)  # into the registry the run service already holds
         self._tasks: list[asyncio.Task[None]] = []
         self._metrics_server: MetricsServer | None = None
         self.tokenize = TokenizeService(self.context)

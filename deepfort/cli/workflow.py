@@ -16,8 +16,7 @@ from rich.table import Table
 
 from deepfort.access.master import open_store
 from deepfort.aigc.runs.service import run_record
-from deepfort.aigc.workflow import WorkflowValidationError, load_workflow
-from deepfort.aigc.workflow.nodes.media import validation_registry
+from deepfort.aigc.workflow import WorkflowValidationError, default_registry, load_workflow
 from deepfort.app.node import Node
 from deepfort.catalog import resolve_models
 from deepfort.cli.common import err_console, fail, settings_or_exit
@@ -43,7 +42,7 @@ def _problems_table(exc: WorkflowValidationError) -> Table:
 def validate(file: Path, as_json: JsonOpt = False) -> None:
     """Check a workflow file; print every problem with its line and node id (exit 1 when there are any)."""
     try:
-        version = load_workflow(file.read_text(), validation_registry())
+        version = load_workflow(file.read_text(), default_registry())
     except OSError as exc:
         fail(f"{file}: {exc.strerror}")
     except WorkflowValidationError as exc:

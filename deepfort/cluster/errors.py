@@ -9,11 +9,9 @@ from deepfort.cluster import deepfort_pb2 as pb
 from deepfort.errors import (
     CenterUnavailableError,
     DeepfortError,
-    InvalidRequestError,
-    ModelNotFoundError,
-    PayloadTooLargeError,
-    ServiceUnavailableError,
+    RetryLaterError,
     UpstreamError,
+    center_error,
 )
 
 
@@ -24,24 +22,22 @@ def to_message(exc: DeepfortError) -> pb.Error:
         code=exc.code or "",
         message=exc.message,
         param=exc.param or "",
-        retry_after=exc.retry_after if isinstance(exc, ServiceUnavailableError) else 0,
+        retry_after=exc.retry_after if isinstance(exc, RetryLaterError) else 0,
     )
 
 
 def from_message(error: pb.Error, target: str) -> DeepfortError:
-    """The center's refusal as the error this edge raises. A busy center (503) is `unavailable`, so a
-    routed question can still be answered on the edge."""
-    param, code = error.param or None, error.code or None
-    message = f"center {target}: {error.message}"
-    if error.status == 404:
-        return ModelNotFoundError(message, param=param)
-    if error.status == 413:
-        return PayloadTooLargeError(message, param=param)
-    if 400 <= error.status < 500:
-        return InvalidRequestError(message, param=param, code=code)
-    if error.status == 503:
-        return CenterUnavailableError(message, retry_after=max(error.retry_after, 1), code=code)
-    return UpstreamError(message, code=code)
+    """The center's refusal as the error this edge raises, by the same map as an upstream server's HTTP
+    status (:func:`deepfort.errors.center_error`): a busy center (429, 503) is `unavailable`, so a routed
+    question can still be answered on the edge."""
+    return center_error(
+        error.status,
+        error.message,
+        center=f"center {target}",
+        param=error.param or None,
+        code=error.code or None,
+        retry_after=error.retry_after,
+    )
 
 
 def from_rpc(exc: grpc.aio.AioRpcError, target: str) -> DeepfortError:

@@ -26,11 +26,9 @@ from deepfort.engines.upstream_chunks import ChunkReader, ThinkInContent, error_
 from deepfort.errors import (
     CenterUnavailableError,
     ConfigError,
-    ContextLengthExceededError,
     DeepfortError,
-    InvalidRequestError,
-    ModelNotFoundError,
     UpstreamError,
+    center_error,
 )
 
 __all__ = ["ThinkInContent", "UpstreamEngine", "UpstreamStream", "retry_after_seconds", "status_error"]
@@ -203,7 +201,8 @@ class UpstreamStream:
 
 
 def status_error(response: httpx.Response) -> DeepfortError:
-    """The deepfort error for a center's non-2xx answer (whose body has been read)."""
+    """The deepfort error for a center's non-2xx answer (whose body has been read): see
+    :func:`deepfort.errors.center_error` for the map from status to error."""
     status = response.status_code
     try:
         body: object = response.json()
@@ -211,31 +210,21 @@ def status_error(response: httpx.Response) -> DeepfortError:
         body = None
     upstream_message = error_message(body)
     message = upstream_message or response.text.strip()[:300] or response.reason_phrase
-    error = body.get("error") if isinstance(body, dict) else None
-    fields = error if isinstance(error, dict) else body if isinstance(body, dict) else {}
-    param = fields.get("param") if isinstance(fields.get("param"), str) else None
-    if status in (400, 422):
-        cls = (
-            ContextLengthExceededError
-            if fields.get("code") == "context_length_exceeded"
-            else InvalidRequestError
-        )
-        return cls(f"the center rejected the request: {message}", param=param)
-    if status == 404 and upstream_message is not None:
-        return ModelNotFoundError(f"the center does not serve this model: {message}", param=param)
-    if status == 404:
+    if status == 404 and upstream_message is None:
         # Not an OpenAI error body: the path itself is wrong, most often a base_url without /v1.
         return UpstreamError(
             f"the center has no chat completions endpoint at this base_url (HTTP 404): {message}"
         )
-    if status in (401, 403):
-        return UpstreamError(f"the center rejected our credentials (HTTP {status}): {message}")
-    if status == 429 or status >= 500:
-        retry_after = retry_after_seconds(response.headers.get("retry-after"))
-        return CenterUnavailableError(
-            f"the center is unavailable (HTTP {status}): {message}", retry_after=retry_after
-        )
-    return UpstreamError(f"the center answered HTTP {status}: {message}")
+    error = body.get("error") if isinstance(body, dict) else None
+    fields = error if isinstance(error, dict) else body if isinstance(body, dict) else {}
+    param, code = fields.get("param"), fields.get("code")
+    return center_error(
+        status,
+        message,
+        param=param if isinstance(param, str) else None,
+        code=code if isinstance(code, str) else None,
+        retry_after=retry_after_seconds(response.headers.get("retry-after")),
+    )
 
 
 def retry_after_seconds(value: str | None, default: int = 1) -> int:

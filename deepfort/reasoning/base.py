@@ -6,7 +6,8 @@ pure state machine over text deltas: it holds back only what it cannot classify 
 whitespace that may turn out to be trimmed) and emits everything else at once, so that feeding a text in
 any chunking gives the same result as feeding it whole.
 
-Parsers register by name; :func:`get_parser` looks one up and names the known ones when it fails.
+Parsers register by name in :data:`PARSERS` (an installed package adds one through the entry point group
+``deepfort.reasoning_parsers``); :func:`get_parser` looks one up and names the known ones when it fails.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
+from deepfort.errors import UnknownNameError
+from deepfort.registry import Registry
+
 __all__ = [
+    "PARSERS",
     "ReasoningDelta",
     "ReasoningParser",
     "UnknownReasoningParserError",
@@ -91,24 +96,21 @@ class ReasoningParser(ABC):
         return self.feed(text) + self.finish()
 
 
-class UnknownReasoningParserError(KeyError, ValueError):
-    """No reasoning parser is registered under the requested name.
+class UnknownReasoningParserError(UnknownNameError, KeyError, ValueError):
+    """No reasoning parser is registered under the requested name; the message lists the known ones.
 
     A ``KeyError`` because it is a failed registry lookup, and a ``ValueError`` because the name usually
     comes from configuration or a request, where it is a bad value.
     """
 
-    def __init__(self, name: str, known: list[str]) -> None:
-        self.name = name
-        self.known = known
-        super().__init__(name)
-
-    def __str__(self) -> str:
-        # KeyError.__str__ would repr() the key; the message is meant for people.
-        return f"unknown reasoning parser {self.name!r}; known parsers: {', '.join(self.known) or '(none)'}"
+    default_kind = "reasoning parser"
 
 
-_REGISTRY: dict[str, type[ReasoningParser]] = {}
+PARSERS: Registry[type[ReasoningParser]] = Registry(
+    "reasoning parser", group="deepfort.reasoning_parsers", error=UnknownReasoningParserError
+)
+"""The parsers by name: the built-in ones (registered when :mod:`deepfort.reasoning` is imported) and
+those of installed packages (entry point group ``deepfort.reasoning_parsers``, a parser class each)."""
 
 _P = TypeVar("_P", bound=type[ReasoningParser])
 
@@ -118,12 +120,7 @@ def register_parser(cls: _P) -> _P:
 
     Registering a second class under a taken name is a programming error and raises ``ValueError``.
     """
-    existing = _REGISTRY.get(cls.name)
-    if existing is not None and existing is not cls:
-        raise ValueError(
-            f"reasoning parser name {cls.name!r} is already registered by {existing.__qualname__}"
-        )
-    _REGISTRY[cls.name] = cls
+    PARSERS.register(cls.name, cls)
     return cls
 
 
@@ -132,12 +129,9 @@ def get_parser(name: str) -> type[ReasoningParser]:
 
     Raises :class:`UnknownReasoningParserError`, listing the known names, when there is none.
     """
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownReasoningParserError(name, parser_names()) from None
+    return PARSERS.get(name)
 
 
 def parser_names() -> list[str]:
     """Names of all registered parsers, sorted."""
-    return sorted(_REGISTRY)
+    return PARSERS.names()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from deepfort.aigc.workflow import default_registry
 from deepfort.aigc.workflow.nodes import NodeRegistry
-from deepfort.aigc.workflow.nodes.media import ChatFunction, MediaServices, register_media_nodes
+from deepfort.aigc.workflow.nodes.services import ChatFunction, MediaServices
 
 EXTENSIONS = {"image/png": ".png", "audio/wav": ".wav", "video/mp4": ".mp4", "application/x-subrip": ".srt"}
 
@@ -28,6 +28,4 @@ class DirArtefacts:
 
 
 def media_registry(root: Path, chat: ChatFunction | None = None, **kwargs: object) -> NodeRegistry:
-    registry = default_registry()
-    register_media_nodes(registry, MediaServices(artefacts=DirArtefacts(root), chat=chat, **kwargs))  # type: ignore[arg-type]
-    return registry
+    return default_registry(MediaServices(artefacts=DirArtefacts(root), chat=chat, **kwargs))  # type: ignore[arg-type]

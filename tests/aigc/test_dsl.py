@@ -116,7 +116,8 @@ CASES = [
     (
         "unknown node type",
         doc("- {id: a, type: teleport}"),
-        "line 4, node a: unknown node type 'teleport' (known: condition, iterate, template)",
+        "line 4, node a: unknown node type 'teleport' "
+        "(known: condition, http, image, iterate, llm, storyboard, template, tts, video)",
     ),
     (
         "unknown node ref",

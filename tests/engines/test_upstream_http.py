@@ -21,6 +21,7 @@ from deepfort.errors import (
     DeepfortError,
     InvalidRequestError,
     ModelNotFoundError,
+    PayloadTooLargeError,
     UpstreamError,
 )
 from tests.conftest import free_port
@@ -127,9 +128,10 @@ ERROR_CASES = [
     (429, _error("Rate limit reached"), {"Retry-After": "7"}, CenterUnavailableError, 7, "Rate limit"),
     (503, SGLANG_503, {"Retry-After": "12"}, CenterUnavailableError, 12, "queue full"),
     (503, b"", {}, CenterUnavailableError, 1, "503"),
-    (500, _error("CUDA error: out of memory"), {}, CenterUnavailableError, 1, "out of memory"),
-    (502, b"<html>Bad Gateway</html>", {}, CenterUnavailableError, 1, "Bad Gateway"),
-    (418, b"teapot", {}, UpstreamError, None, "418"),
+    (413, _error("prompt too large"), {}, PayloadTooLargeError, None, "too large"),
+    (500, _error("CUDA error: out of memory"), {}, UpstreamError, None, "out of memory"),
+    (502, b"<html>Bad Gateway</html>", {}, UpstreamError, None, "Bad Gateway"),
+    (418, b"teapot", {}, InvalidRequestError, None, "teapot"),
 ]
 
 

@@ -1,11 +1,9 @@
-"""The image backend contract and its registry."""
+"""The image backend contract: what a backend draws (`ShotCard`) and how (`ImageBackend`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
-
-from deepfort.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -24,34 +22,3 @@ class ImageBackend(Protocol):
     name: str
 
     def render(self, shot: ShotCard, width: int, height: int) -> bytes: ...
-
-
-class UnknownImageBackendError(ConfigError):
-    """An image backend name nothing is registered under; the message lists the known ones."""
-
-
-class ImageBackendRegistry:
-    def __init__(self, backends: list[ImageBackend] | None = None) -> None:
-        self._backends: dict[str, ImageBackend] = {}
-        for backend in backends or []:
-            self.register(backend)
-
-    def register(self, backend: ImageBackend) -> None:
-        self._backends[backend.name] = backend
-
-    def known(self) -> list[str]:
-        return sorted(self._backends)
-
-    def get(self, name: str) -> ImageBackend:
-        try:
-            return self._backends[name]
-        except KeyError:
-            raise UnknownImageBackendError(
-                f"unknown image backend {name!r} (known: {', '.join(self.known())})"
-            ) from None
-
-
-def default_image_backends() -> ImageBackendRegistry:
-    from deepfort.aigc.image.cards import CardsBackend
-
-    return ImageBackendRegistry([CardsBackend()])

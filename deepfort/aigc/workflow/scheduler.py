@@ -203,7 +203,7 @@ class GraphRun:
 
     async def run_node(self, spec: NodeSpec) -> _Outcome:
         cls = self.run.registry.get(spec.type)
-        node = cls()
+        node = cls(self.run.registry.services)
         event_id = self.prefix + spec.id
         run_id = self.run.run_id
         attempts = spec.retry.max + 1

@@ -2,6 +2,7 @@
 
 A node class declares a small schema (param names and types, output fields and types) that the DSL loader
 checks references against, and an async `run` that receives rendered params and returns a `NodeResult`.
+The class is also the node's factory: the executor builds one node per run of it as `cls(services)`.
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from deepfort.aigc.workflow.spec import NodeSpec, SubGraph, ValueType
+
+if TYPE_CHECKING:
+    from deepfort.aigc.workflow.nodes.services import MediaServices
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,11 @@ class NodeContext(Protocol):
 
 
 class Node(ABC):
-    """Base of every node type. Subclasses set `type_name` and their schema, and implement `run`."""
+    """Base of every node type. Subclasses set `type_name` and their schema, and implement `run`.
+
+    The constructor takes the services of the registry the node type is looked up in (None in a registry
+    that only validates documents, or in tests); a subclass that overrides it keeps that signature.
+    """
 
     type_name: ClassVar[str]
     heavy: ClassVar[bool] = False
@@ -83,6 +91,9 @@ class Node(ABC):
     """Params whose references are read inside the node's sub-graph; `check` validates them."""
     node_ref_params: ClassVar[frozenset[str]] = frozenset()
     """Params that name sibling node ids; each implies an edge from this node to the named one."""
+
+    def __init__(self, services: MediaServices | None = None) -> None:
+        self.services = services
 
     @classmethod
     def check(cls, spec: NodeSpec) -> list[str]:
