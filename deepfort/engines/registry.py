@@ -1,4 +1,9 @@
-"""Engines registered by name; ``create_engine`` builds one for a model config."""
+"""Engines by name; ``create_engine`` builds the one a model config names (``ModelConfig.engine``).
+
+``llamacpp`` is built in. An installed package adds an engine through the entry point group
+``deepfort.engines``, naming an :data:`EngineFactory` (see :mod:`deepfort.registry`); a test or an embedding
+program may also call ``ENGINES.register(name, factory)``.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +11,52 @@ from collections.abc import Callable
 
 from deepfort.config import ModelConfig, ServerSettings
 from deepfort.engines.base import Engine
-from deepfort.errors import ConfigError
+from deepfort.errors import UnknownNameError
+from deepfort.registry import Registry
+
+__all__ = [
+    "ENGINES",
+    "EngineFactory",
+    "UnknownEngineError",
+    "create_engine",
+    "engine_names",
+    "register_engine",
+]
 
 EngineFactory = Callable[[ModelConfig, ServerSettings], Engine]
+"""Builds the engine for one model config (the server settings give thread and batch limits)."""
 
-_FACTORIES: dict[str, EngineFactory] = {}
+
+class UnknownEngineError(UnknownNameError):
+    """No engine is registered under a model's ``engine`` name."""
+
+    default_kind = "engine"
+
+
+def _llamacpp(model: ModelConfig, server: ServerSettings) -> Engine:
+    # Imported on first use, so that `deepfort --help` does not load llama.cpp.
+    from deepfort.engines.llamacpp import LlamaCppEngine
+
+    return LlamaCppEngine(model, server)
+
+
+ENGINES: Registry[EngineFactory] = Registry("engine", group="deepfort.engines", error=UnknownEngineError)
+ENGINES.register("llamacpp", _llamacpp)
 
 
 def register_engine(name: str) -> Callable[[EngineFactory], EngineFactory]:
+    """Decorator: register an engine factory under ``name``."""
+
     def decorate(factory: EngineFactory) -> EngineFactory:
-        _FACTORIES[name] = factory
-        return factory
+        return ENGINES.register(name, factory)
 
     return decorate
 
 
 def engine_names() -> list[str]:
-    _load_builtin()
-    return sorted(_FACTORIES)
+    return ENGINES.names()
 
 
 def create_engine(name: str, model: ModelConfig, server: ServerSettings) -> Engine:
-    _load_builtin()
-    try:
-        factory = _FACTORIES[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown engine {name!r}; known engines: {', '.join(sorted(_FACTORIES))}"
-        ) from None
-    return factory(model, server)
-
-
-def _load_builtin() -> None:
-    # Imported lazily so that `deepfort --help` does not load llama.cpp.
-    import deepfort.engines.llamacpp  # noqa: F401
+    """Build the engine registered under ``name`` for ``model``; :class:`UnknownEngineError` if none."""
+    return ENGINES.get(name)(model, server)

@@ -19,7 +19,6 @@ from deepfort.engines.llamacpp.model import LlamaModel
 from deepfort.engines.llamacpp.scheduler import Scheduler
 from deepfort.engines.llamacpp.sequence import Seq
 from deepfort.engines.llamacpp.template import CHATML_TEMPLATE, ChatTemplate
-from deepfort.engines.registry import register_engine
 from deepfort.errors import ContextLengthExceededError, EngineError, InvalidRequestError
 
 
@@ -189,8 +188,3 @@ class LlamaCppEngine:
         finally:
             self._live.pop(request.request_id, None)
             scheduler.cancel(seq)
-
-
-@register_engine("llamacpp")
-def _create(config: ModelConfig, server: ServerSettings) -> LlamaCppEngine:
-    return LlamaCppEngine(config, server)
