@@ -21,7 +21,6 @@ from deepfort.bench.prompts import BenchPrompt, load_dataset, sample
 from deepfort.bench.report import RunInfo, render, to_json
 from deepfort.bench.runner import LoadConfig, first_model, open_client, run_load
 from deepfort.cli.common import err_console, fail
-from deepfort.errors import DeepfortError
 
 
 class EndpointChoice(StrEnum):
@@ -128,10 +127,7 @@ def bench(
 ) -> None:
     """Load-test an OpenAI-compatible server: TTFT, TPOT, ITL, latency and throughput (streaming)."""
     rate, limit = _load_shape(concurrency, request_rate, max_concurrency)
-    try:
-        prompts = sample(load_dataset(dataset), num_prompts + warmup, seed=seed or 0)
-    except DeepfortError as exc:
-        fail(exc.message)
+    prompts = sample(load_dataset(dataset), num_prompts + warmup, seed=seed or 0)
     cfg = LoadConfig(
         model=model or "",
         endpoint=endpoint.value,
@@ -143,10 +139,7 @@ def bench(
         arrival_seed=seed or 0,
     )
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    try:
-        used_model, summary = asyncio.run(_measure(url, api_key, timeout, cfg, prompts, warmup))
-    except DeepfortError as exc:
-        fail(exc.message)
+    used_model, summary = asyncio.run(_measure(url, api_key, timeout, cfg, prompts, warmup))
     info = RunInfo(
         url=url,
         endpoint=endpoint.value,

@@ -149,7 +149,7 @@ def chat(
                 else:
                     settings = settings_or_exit(config)
                     backend = runner.run(InProcessBackend.open(settings, model, options))
-        except (DeepfortError, httpx.HTTPError) as exc:
+        except httpx.HTTPError as exc:
             fail(_error_line(exc))
         err_console.print(
             f"chatting with [bold]{escape(backend.model)}[/]; {HELP}", highlight=False, soft_wrap=True

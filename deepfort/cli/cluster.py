@@ -13,9 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from deepfort.cli.common import fail
 from deepfort.crypto.sm import Keyring, activate_key, generate_key, retire_key
-from deepfort.errors import CryptoError
 
 app = typer.Typer(
     help="Manage the cluster keyring (SM4 keys that seal traffic between nodes).", no_args_is_help=True
@@ -44,10 +42,7 @@ def keygen(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a fresh random key to the keyring, creating the file (mode 0600) if needed. Prints its id."""
-    try:
-        new_id = generate_key(keyring, key_id, activate=activate)
-    except CryptoError as exc:
-        fail(exc.message)
+    new_id = generate_key(keyring, key_id, activate=activate)
     if as_json:
         typer.echo(json.dumps({"id": new_id, "active": activate, "keyring": str(keyring)}))
         return
@@ -58,10 +53,7 @@ def keygen(
 @app.command("keys")
 def keys(keyring: KeyringOpt, as_json: JsonOpt = False) -> None:
     """List the keyring's key ids and which one is active."""
-    try:
-        ring = Keyring.load(keyring)
-    except CryptoError as exc:
-        fail(exc.message)
+    ring = Keyring.load(keyring)
     if as_json:
         listed = [{"id": key_id, "active": key_id == ring.active} for key_id in ring.key_ids]
         typer.echo(
@@ -79,18 +71,12 @@ def keys(keyring: KeyringOpt, as_json: JsonOpt = False) -> None:
 @app.command("activate")
 def activate(keyring: KeyringOpt, key_id: KeyIdArg) -> None:
     """Seal new messages with key ID. Do it on every node once all of them hold the key."""
-    try:
-        activate_key(keyring, key_id)
-    except CryptoError as exc:
-        fail(exc.message)
+    activate_key(keyring, key_id)
     _say(f"[bold]{escape(key_id)}[/] is the active key of {escape(str(keyring))}")
 
 
 @app.command("retire")
 def retire(keyring: KeyringOpt, key_id: KeyIdArg) -> None:
     """Delete key ID; messages sealed under it no longer open. The active key cannot be retired."""
-    try:
-        retire_key(keyring, key_id)
-    except CryptoError as exc:
-        fail(exc.message)
+    retire_key(keyring, key_id)
     _say(f"retired [bold]{escape(key_id)}[/]: its key is deleted from {escape(str(keyring))}")

@@ -13,7 +13,6 @@ from rich.console import Console
 from rich.progress import Progress
 
 from deepfort.cli.common import err_console, fail
-from deepfort.errors import DeepfortError
 from deepfort.training.golden import load_golden
 
 app = typer.Typer(help="Evaluate answers against golden sets.", no_args_is_help=True)
@@ -35,7 +34,7 @@ def golden(
     rolling `deepfort:answer_accuracy`."""
     try:
         items = load_golden(file)
-    except (DeepfortError, OSError) as exc:
+    except OSError as exc:
         fail(str(exc))
     key = api_key or os.environ.get("DEEPFORT_API_KEY")
     headers = {"Authorization": f"Bearer {key}"} if key else {}

@@ -18,7 +18,6 @@ from deepfort.access.auth import KeyManager
 from deepfort.access.master import master_key_path, open_store
 from deepfort.cli.common import err_console, fail, settings_or_exit
 from deepfort.crypto.sm import Keyring, generate_key, retire_key
-from deepfort.errors import DeepfortError
 
 app = typer.Typer(help="API keys and the master key.", no_args_is_help=True)
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML settings file.")]
@@ -64,8 +63,6 @@ def create(
             expires_at=parse_expiry(expires),
             pii_policy=pii_policy,
         )
-    except DeepfortError as exc:
-        fail(exc.message)
     finally:
         store.close()
     if as_json:
@@ -95,8 +92,6 @@ def import_(
     store = open_store(settings)
     try:
         key = KeyManager(store, AuditLog(store)).import_token(token, name, role)  # type: ignore[arg-type]
-    except DeepfortError as exc:
-        fail(exc.message)
     finally:
         store.close()
     err_console.print(f"key {key.key_id} ({key.role}) registered for {key.name}")
@@ -140,8 +135,6 @@ def revoke(key_id: str, config: ConfigOpt = None) -> None:
     store = open_store(settings)
     try:
         KeyManager(store, AuditLog(store)).revoke(key_id)
-    except DeepfortError as exc:
-        fail(exc.message)
     finally:
         store.close()
     err_console.print(f"revoked {key_id}")
@@ -174,8 +167,6 @@ def rotate_master(
         AuditLog(store).append(
             "cli", "master.rotate", {"new": new_id, "rewrapped": rewrapped, "retired": retired}
         )
-    except DeepfortError as exc:
-        fail(exc.message)
     finally:
         store.close()
     result = {"active": new_id, "rewrapped": rewrapped, "retired": retired, "usage": usage}

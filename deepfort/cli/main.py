@@ -23,9 +23,11 @@ from deepfort.cli import (
     serve,
     workflow,
 )
+from deepfort.cli.common import DeepfortGroup
 
 app = typer.Typer(
     name="deepfort",
+    cls=DeepfortGroup,
     help="A privately deployed AI platform: OpenAI-compatible serving of reasoning models.",
     no_args_is_help=True,
     add_completion=False,

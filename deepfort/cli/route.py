@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 from deepfort.cli.common import fail
-from deepfort.errors import DeepfortError
 from deepfort.routing.classifier import ComplexityClassifier
 from deepfort.routing.evaluate import best_threshold, evaluate, fit, format_weights, load_items
 
@@ -34,7 +33,7 @@ def eval_(
     """Accuracy, precision/recall for "complex", and the share kept on the edge."""
     try:
         items = load_items(file, split)
-    except (DeepfortError, OSError) as exc:
+    except OSError as exc:
         fail(str(exc))
     if not items:
         fail(f"no questions in {file}" + (f" with split {split!r}" if split else ""))
@@ -76,7 +75,7 @@ def fit_(
     """Fit the classifier's weights (logistic regression) on a split; prints them for classifier.py."""
     try:
         items = load_items(file, split)
-    except (DeepfortError, OSError) as exc:
+    except OSError as exc:
         fail(str(exc))
     weights = fit(items, l2=l2)
     classifier = ComplexityClassifier(weights)

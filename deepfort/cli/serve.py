@@ -147,7 +147,7 @@ def serve(
             "kv_cells": kv_cells,
         }
         resolved = apply_model_flags(models, given, changes, reasoning_parser)
-    except (DeepfortError, ValueError) as exc:
+    except ValueError as exc:
         fail(str(exc))
     for m in resolved:
         if m.upstream is None:
@@ -155,11 +155,8 @@ def serve(
         elif m.api_key_env and not os.environ.get(m.api_key_env):
             fail(f"model {m.id}: environment variable {m.api_key_env} is not set")
     if settings.role == "center" or settings.centers:
-        try:
-            load_keyring(settings.cluster, settings.data_dir)
-            node_secret(settings.cluster)
-        except DeepfortError as exc:
-            fail(exc.message)
+        load_keyring(settings.cluster, settings.data_dir)
+        node_secret(settings.cluster)
     _check_auth(settings)
     names = ", ".join(m.id for m in resolved)
     err_console.print(

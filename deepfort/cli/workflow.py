@@ -20,7 +20,6 @@ from deepfort.aigc.workflow import WorkflowValidationError, default_registry, lo
 from deepfort.app.node import Node
 from deepfort.catalog import resolve_models
 from deepfort.cli.common import err_console, fail, settings_or_exit
-from deepfort.errors import DeepfortError
 
 app = typer.Typer(help="AIGC workflows: validate, run, list runs.", no_args_is_help=True)
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML settings file.")]
@@ -195,8 +194,6 @@ def run(
     except WorkflowValidationError as exc:
         err_console.print(_problems_table(exc))
         raise typer.Exit(code=1) from None
-    except DeepfortError as exc:
-        fail(exc.message)
     except httpx.HTTPError as exc:
         fail(f"{url}: {exc}")
     if as_json:
