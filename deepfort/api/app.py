@@ -23,13 +23,13 @@ from deepfort.api.openai import completions as completion_routes
 from deepfort.api.openai import models as model_routes
 from deepfort.app.node import Node, start_center
 from deepfort.catalog import resolve_models
-from deepfort.config import ModelConfig, Settings
+from deepfort.config import ModelSpec, Settings
 from deepfort.observability.logs import add_access_log_file
 
 log = logging.getLogger(__name__)
 
 
-def build_app(settings: Settings, models: list[ModelConfig] | None = None) -> FastAPI:
+def build_app(settings: Settings, models: list[ModelSpec] | None = None) -> FastAPI:
     """Build the app for ``settings``; ``models`` defaults to what :func:`resolve_models` picks.
 
     Models load in the background after start-up: ``/health`` answers at once, ``/ready`` turns 200

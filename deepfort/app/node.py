@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import grpc
 
@@ -22,7 +22,7 @@ from deepfort.aigc.workflow.nodes.services import MediaServices
 from deepfort.cluster.client import RemoteEngine
 from deepfort.cluster.keys import load_keyring, node_secret
 from deepfort.cluster.server import ClusterService, start_grpc_server
-from deepfort.config import ModelConfig, Settings
+from deepfort.config import LocalModel, ModelSpec, Settings, UpstreamModel
 from deepfort.engines.upstream import UpstreamEngine
 from deepfort.errors import ConfigError, DeepfortError
 from deepfort.observability.alerts import AlertEvaluator
@@ -47,8 +47,7 @@ from deepfort.serving.tokenize import TokenizeService
 log = logging.getLogger(__name__)
 
 
-def _upstream(config: ModelConfig) -> UpstreamEngine:
-    assert config.upstream is not None
+def _upstream(config: UpstreamModel) -> UpstreamEngine:
     api_key = None
     if config.api_key_env:
         api_key = os.environ.get(config.api_key_env)
@@ -58,10 +57,10 @@ def _upstream(config: ModelConfig) -> UpstreamEngine:
 
 
 class Node:
-    def __init__(self, settings: Settings, models: list[ModelConfig]) -> None:
+    def __init__(self, settings: Settings, models: Sequence[ModelSpec]) -> None:
         self.settings = settings
-        local = [m for m in models if m.upstream is None]
-        upstream = [m for m in models if m.upstream is not None]
+        local = [m for m in models if isinstance(m, LocalModel)]
+        upstream = [m for m in models if isinstance(m, UpstreamModel)]
         self.pool = ModelPool(local, settings.server)
         routing = settings.routing
         self.centers = CenterPool(routing.health, routing.breaker)

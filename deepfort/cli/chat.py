@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from deepfort.catalog import DEMO_NOTICE
 from deepfort.cli.chat_client import ChatBackend, ChatOptions, HttpBackend, InProcessBackend, Message
 from deepfort.cli.common import err_console, fail, settings_or_exit
 from deepfort.errors import DeepfortError
@@ -91,6 +92,20 @@ def _error_line(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+async def _is_demo(backend: ChatBackend) -> bool:
+    """Whether the embedded demonstration model answers; a deepfort server says so in its model card."""
+    if isinstance(backend, InProcessBackend):
+        return backend.node.pool.default.spec.embedded
+    if isinstance(backend, HttpBackend):
+        try:
+            response = await backend.client.get(f"/models/{backend.model}")
+            card = response.json() if response.is_success else None
+        except (httpx.HTTPError, ValueError):
+            return False  # no notice from a server that cannot say
+        return isinstance(card, dict) and card.get("demo") is True
+    return False
+
+
 def _loop(runner: asyncio.Runner, session: Session, console: Console) -> None:
     while (line := _read_line(console)) is not None:
         text = line.strip()
@@ -154,6 +169,9 @@ def chat(
         err_console.print(
             f"chatting with [bold]{escape(backend.model)}[/]; {HELP}", highlight=False, soft_wrap=True
         )
+        if runner.run(_is_demo(backend)):
+            notice = DEMO_NOTICE.format(model=backend.model)
+            err_console.print(f"[yellow]{escape(notice)}[/]", highlight=False, soft_wrap=True)
         try:
             _loop(runner, Session(backend, console, system), console)
         finally:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from deepfort.app.node import Node
 from deepfort.catalog import resolve_models
-from deepfort.config import Settings
+from deepfort.config import LocalModel, Settings
 from deepfort.errors import DeepfortError
 from deepfort.protocol import ChatCompletionChunk, ChatCompletionRequest, ReasoningEffort
 from deepfort.serving.assemble import chat_chunks
@@ -75,7 +75,7 @@ class InProcessBackend:
         models = resolve_models(settings, [model] if model else [])
         # The named model comes after those of the settings file; without a name, the first one answers.
         # Only that one is loaded.
-        local = [m for m in models if m.upstream is None]
+        local = [m for m in models if isinstance(m, LocalModel)]
         node = Node(
             settings.model_copy(update={"role": "standalone", "centers": []}),
             [local[-1] if model else local[0]],

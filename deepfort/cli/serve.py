@@ -8,14 +8,15 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from rich.markup import escape
 
 from deepfort.access.auth import is_loopback
 from deepfort.access.master import open_store
 from deepfort.api.app import build_app
-from deepfort.catalog import embedded_model_path, resolve_models
+from deepfort.catalog import DEMO_NOTICE, embedded_model_path, resolve_models
 from deepfort.cli.common import err_console, fail, settings_or_exit
 from deepfort.cluster.keys import load_keyring, node_secret
-from deepfort.config import ModelConfig, Settings
+from deepfort.config import LocalModel, ModelSpec, Settings
 from deepfort.errors import DeepfortError
 from deepfort.observability.logs import configure_logging
 
@@ -28,7 +29,7 @@ ModelOpt = Annotated[
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML settings file.")]
 
 
-def _check_file(model: ModelConfig) -> None:
+def _check_file(model: LocalModel) -> None:
     path = model.path if model.path is not None else embedded_model_path()
     if not path.is_file():
         fail(f"model {model.id}: file not found: {path}")
@@ -70,16 +71,19 @@ def _check_auth(settings: Settings) -> None:
 
 
 def apply_model_flags(
-    models: list[ModelConfig], given: list[str], changes: dict[str, object], reasoning_parser: str | None
-) -> list[ModelConfig]:
-    """CLI flags such as ``--n-ctx`` apply to every served model; ``--reasoning-parser`` to the models
+    models: list[ModelSpec], given: list[str], changes: dict[str, object], reasoning_parser: str | None
+) -> list[ModelSpec]:
+    """CLI flags such as ``--n-ctx`` apply to every local model; ``--reasoning-parser`` to the local models
     named with ``--model`` (or to all when none is named)."""
-    out: list[ModelConfig] = []
+    out: list[ModelSpec] = []
     for m in models:
+        if not isinstance(m, LocalModel):
+            out.append(m)
+            continue
         update = {k: v for k, v in changes.items() if v is not None}
         if reasoning_parser and (not given or m.id in given or str(m.path) in given):
             update["reasoning_parser"] = reasoning_parser
-        out.append(ModelConfig.model_validate({**m.model_dump(), **update}) if update else m)
+        out.append(LocalModel.model_validate({**m.model_dump(), **update}) if update else m)
     return out
 
 
@@ -150,7 +154,7 @@ def serve(
     except ValueError as exc:
         fail(str(exc))
     for m in resolved:
-        if m.upstream is None:
+        if isinstance(m, LocalModel):
             _check_file(m)
         elif m.api_key_env and not os.environ.get(m.api_key_env):
             fail(f"model {m.id}: environment variable {m.api_key_env} is not set")
@@ -164,6 +168,9 @@ def serve(
         f"http://{settings.server.host}:{settings.server.port}/v1",
         highlight=False,
     )
+    for m in resolved:
+        if isinstance(m, LocalModel) and m.embedded:
+            err_console.print(f"[yellow]{escape(DEMO_NOTICE.format(model=m.id))}[/]", highlight=False)
     if settings.role == "center":
         err_console.print(
             f"cluster gRPC on {settings.cluster.grpc_host}:{settings.cluster.grpc_port}", highlight=False

@@ -20,6 +20,7 @@ from deepfort.aigc.workflow import WorkflowValidationError, default_registry, lo
 from deepfort.app.node import Node
 from deepfort.catalog import resolve_models
 from deepfort.cli.common import err_console, fail, settings_or_exit
+from deepfort.config import LocalModel
 
 app = typer.Typer(help="AIGC workflows: validate, run, list runs.", no_args_is_help=True)
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML settings file.")]
@@ -108,7 +109,7 @@ def _progress() -> Progress:
 async def _run_local(text: str, inputs: dict[str, Any], config: Path | None, show: bool) -> dict[str, Any]:
     """In this process, with the first local model loaded (the llm and storyboard nodes need one)."""
     settings = settings_or_exit(config)
-    local = [m for m in resolve_models(settings, []) if m.upstream is None]
+    local = [m for m in resolve_models(settings, []) if isinstance(m, LocalModel)]
     node = await asyncio.to_thread(
         Node, settings.model_copy(update={"role": "standalone", "centers": []}), local[:1]
     )

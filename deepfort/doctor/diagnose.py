@@ -10,7 +10,7 @@ from typing import Any
 from deepfort import __version__, catalog
 from deepfort.access.master import master_key_path
 from deepfort.cluster.keys import DEFAULT_KEYRING
-from deepfort.config import ModelConfig, Settings
+from deepfort.config import LocalModel, ModelSpec, Settings
 from deepfort.doctor import recommend
 from deepfort.doctor.checks import Check, check_data_dir, check_model_file, check_port, check_secret_file
 from deepfort.doctor.fit import ModelFit, fit_model, headroom
@@ -66,7 +66,9 @@ class Diagnosis:
         }
 
 
-def _model_path(model: ModelConfig) -> Path | None:
+def _model_path(model: ModelSpec) -> Path | None:
+    if not isinstance(model, LocalModel):
+        return None
     if model.path is not None:
         return model.path
     try:
@@ -106,7 +108,7 @@ def diagnose(settings: Settings, step: Step | None = None) -> Diagnosis:
     for model in models:
         path = _model_path(model)
         fits.append(fit_model(model, path, budget))
-        if model.upstream is None:
+        if isinstance(model, LocalModel):
             checks.append(
                 check_model_file(model.id, path)
                 if path is not None

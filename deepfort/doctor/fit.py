@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from deepfort.config import ModelConfig
+from deepfort.config import ModelSpec, UpstreamModel
 from deepfort.doctor.gguf import GgufError, Value, read_metadata
 
 HEADROOM_SHARE = 0.10
@@ -87,20 +87,22 @@ class ModelFit:
         return asdict(self)
 
 
-def fit_model(model: ModelConfig, path: Path | None, budget: int) -> ModelFit:
+def fit_model(model: ModelSpec, path: Path | None, budget: int) -> ModelFit:
     """``path`` is the GGUF (the embedded one for ``path: null``); ``budget`` the bytes models may use."""
+    if isinstance(model, UpstreamModel):
+        return ModelFit(
+            id=model.id, kind="remote", path=None, upstream=model.upstream, n_ctx=0, n_parallel=0, kv_cells=0
+        )
     cells = model.kv_cells or model.n_ctx * model.n_parallel
     fit = ModelFit(
         id=model.id,
-        kind="remote" if model.upstream is not None else "local",
-        path=str(path) if path is not None and model.upstream is None else None,
-        upstream=model.upstream,
+        kind="local",
+        path=str(path) if path is not None else None,
+        upstream=None,
         n_ctx=model.n_ctx,
         n_parallel=model.n_parallel,
         kv_cells=cells,
     )
-    if model.upstream is not None:
-        return fit
     if path is None or not path.is_file():
         fit.error = f"model file not found: {path}" if path is not None else "the embedded model is missing"
         return fit

@@ -1,4 +1,4 @@
-"""Engines by name; ``create_engine`` builds the one a model config names (``ModelConfig.engine``).
+"""Engines by name; ``create_engine`` builds the one a local model names (``LocalModel.engine``).
 
 ``llamacpp`` is built in. An installed package adds an engine through the entry point group
 ``deepfort.engines``, naming an :data:`EngineFactory` (see :mod:`deepfort.registry`); a test or an embedding
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from deepfort.config import ModelConfig, ServerSettings
+from deepfort.config import LocalModel, ServerSettings
 from deepfort.engines.base import Engine
 from deepfort.errors import UnknownNameError
 from deepfort.registry import Registry
@@ -23,8 +23,8 @@ __all__ = [
     "register_engine",
 ]
 
-EngineFactory = Callable[[ModelConfig, ServerSettings], Engine]
-"""Builds the engine for one model config (the server settings give thread and batch limits)."""
+EngineFactory = Callable[[LocalModel, ServerSettings], Engine]
+"""Builds the engine for one local model (the server settings give thread and batch limits)."""
 
 
 class UnknownEngineError(UnknownNameError):
@@ -33,7 +33,7 @@ class UnknownEngineError(UnknownNameError):
     default_kind = "engine"
 
 
-def _llamacpp(model: ModelConfig, server: ServerSettings) -> Engine:
+def _llamacpp(model: LocalModel, server: ServerSettings) -> Engine:
     # Imported on first use, so that `deepfort --help` does not load llama.cpp.
     from deepfort.engines.llamacpp import LlamaCppEngine
 
@@ -57,6 +57,6 @@ def engine_names() -> list[str]:
     return ENGINES.names()
 
 
-def create_engine(name: str, model: ModelConfig, server: ServerSettings) -> Engine:
+def create_engine(name: str, model: LocalModel, server: ServerSettings) -> Engine:
     """Build the engine registered under ``name`` for ``model``; :class:`UnknownEngineError` if none."""
     return ENGINES.get(name)(model, server)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+from deepfort.config import SamplingDefaults
 from deepfort.engines.base import SamplingParams, StructuredOutput, ThinkingBudget
 from deepfort.protocol import (
     AssistantMessage,
+    ChatCompletionRequest,
     ChatMessage,
+    CompletionRequest,
     ReasoningEffort,
     ResponseFormat,
     TextPart,
@@ -29,6 +32,34 @@ class SamplingFields(Protocol):
     presence_penalty: float
     frequency_penalty: float
     repetition_penalty: float | None
+
+
+R = TypeVar("R", ChatCompletionRequest, CompletionRequest)
+
+# The request fields a model's SamplingDefaults may fill, besides max_tokens.
+_DEFAULTED = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty")
+
+
+def _left_out(request: ChatCompletionRequest | CompletionRequest, name: str) -> bool:
+    return name not in request.model_fields_set or getattr(request, name) is None
+
+
+def with_defaults(request: R, defaults: SamplingDefaults | None) -> R:
+    """``request`` with the sampling fields it leaves out taken from the model's ``defaults`` (a copy;
+    ``request`` itself is not changed). A field is left out when it is absent or null. ``max_tokens`` is
+    filled only when the request sets neither it nor ``max_completion_tokens``; a text completion's own
+    default of 16 counts as left out. Fields the defaults leave unset keep OpenAI's defaults."""
+    if defaults is None:
+        return request
+    update: dict[str, float | int] = {}
+    for name in _DEFAULTED:
+        value = getattr(defaults, name)
+        if value is not None and _left_out(request, name):
+            update[name] = value
+    limited = isinstance(request, ChatCompletionRequest) and request.max_completion_tokens is not None
+    if defaults.max_tokens is not None and _left_out(request, "max_tokens") and not limited:
+        update["max_tokens"] = defaults.max_tokens
+    return request.model_copy(update=update) if update else request
 
 
 def sampling_params(request: SamplingFields, *, seed_offset: int = 0) -> SamplingParams:

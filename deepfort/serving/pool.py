@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from deepfort.config import ModelConfig, ServerSettings
+from deepfort.config import LocalModel, ServerSettings
 from deepfort.engines.base import Engine
 from deepfort.engines.registry import create_engine
 from deepfort.errors import ConfigError, ModelNotFoundError, ModelNotReadyError
@@ -15,7 +15,9 @@ from deepfort.reasoning import ReasoningParser, UnknownReasoningParserError, get
 
 @dataclass
 class ServedModel:
-    config: ModelConfig
+    """A local model's spec with what serving it takes: its engine and reasoning parser."""
+
+    spec: LocalModel
     engine: Engine
     parser: type[ReasoningParser] | None
     created: int = field(default_factory=lambda: int(time.time()))
@@ -23,45 +25,49 @@ class ServedModel:
 
     @property
     def id(self) -> str:
-        return self.config.id
+        return self.spec.id
+
+    @property
+    def config(self) -> LocalModel:
+        """The old name of :attr:`spec`, kept until its last users (the chat pipeline, the gRPC service)
+        move over."""
+        return self.spec
 
 
 class ModelPool:
-    def __init__(self, models: list[ModelConfig], server: ServerSettings) -> None:
+    def __init__(self, models: list[LocalModel], server: ServerSettings) -> None:
         if not models:
             raise ConfigError("no models to serve")
         self._models: list[ServedModel] = []
         self._by_name: dict[str, ServedModel] = {}
         self._server = server
-        for config in models:
-            self._register(config)
+        for spec in models:
+            self._register(spec)
 
-    def _register(self, config: ModelConfig) -> ServedModel:
-        taken = [name for name in config.names if name in self._by_name]
+    def _register(self, spec: LocalModel) -> ServedModel:
+        taken = [name for name in spec.names if name in self._by_name]
         if taken:
             raise ConfigError(f"model name {taken[0]!r} is served already")
         parser: type[ReasoningParser] | None = None
-        if config.reasoning_parser:
+        if spec.reasoning_parser:
             try:
-                parser = get_parser(config.reasoning_parser)
+                parser = get_parser(spec.reasoning_parser)
             except UnknownReasoningParserError as exc:
-                raise ConfigError(f"model {config.id}: {exc}") from None
-        served = ServedModel(
-            config=config, engine=create_engine(config.engine, config, self._server), parser=parser
-        )
+                raise ConfigError(f"model {spec.id}: {exc}") from None
+        served = ServedModel(spec=spec, engine=create_engine(spec.engine, spec, self._server), parser=parser)
         self._models.append(served)
-        for name in config.names:
+        for name in spec.names:
             self._by_name[name] = served
         return served
 
-    async def add(self, config: ModelConfig) -> ServedModel:
+    async def add(self, spec: LocalModel) -> ServedModel:
         """Serve one more model while running (``POST /admin/models``); it answers once loaded."""
-        served = self._register(config)
+        served = self._register(spec)
         try:
             await served.engine.start()
         except BaseException:
             self._models.remove(served)
-            for name in config.names:
+            for name in spec.names:
                 self._by_name.pop(name, None)
             raise
         served.ready = True

@@ -17,6 +17,9 @@ CONFIG = {"models": [{"id": "smollm2-135m", "n_ctx": 512, "n_parallel": 1}]}
 def test_a_model_added_while_running_is_served_now_and_after_a_restart(tmp_path: Path) -> None:
     server = start_server(CONFIG, tmp_path)
     try:
+        card = httpx.get(f"{server.v1}/models/smollm2-135m", timeout=10).json()
+        assert card["demo"] is True  # the embedded GGUF, though the config names it
+        assert card["sampling_defaults"] == {"temperature": 0.2, "top_p": 0.9}
         added = httpx.post(
             f"{server.base_url}/admin/models",
             json={"path": str(embedded_model_path()), "id": "smol-added", "n_ctx": 512, "n_parallel": 1},
@@ -24,6 +27,8 @@ def test_a_model_added_while_running_is_served_now_and_after_a_restart(tmp_path:
         )
         assert added.status_code == 201, added.text
         assert added.json()["ready"] is True
+        card = httpx.get(f"{server.v1}/models/smol-added", timeout=10).json()
+        assert card["demo"] is False and card["sampling_defaults"] == {}
         body = {"model": "smol-added", "max_tokens": 3, "messages": [{"role": "user", "content": "Hi"}]}
         assert httpx.post(f"{server.v1}/chat/completions", json=body, timeout=60).status_code == 200
         again = httpx.post(

@@ -37,6 +37,7 @@ def test_two_turns_in_process(run_deepfort: RunDeepfort) -> None:
     assert [model for model, _ in answers] == ["smollm2-135m", "smollm2-135m"], done.stdout
     assert all(text for _, text in answers), done.stdout
     assert "you> Say hello" in done.stdout  # piped input is echoed, so the transcript reads as a chat
+    assert "demonstration model" in done.stderr and "deepfort models add" in done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -121,6 +122,7 @@ def test_two_turns_through_a_server(run_deepfort: RunDeepfort, server: Server) -
     first = httpx.get(f"{server.v1}/models", timeout=10).json()["data"][0]["id"]
     answers = _answers(done.stdout)
     assert [model for model, _ in answers] == [first, first], done.stdout
+    assert "demonstration model" in done.stderr  # the server's model card says demo
     assert all(text for _, text in answers), done.stdout
 
 

@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
+from deepfort.config import UpstreamModel
 from tests.deploy import settings_env
 from tests.deploy.tools import COMPOSE_SCHEMA, DEPLOY, fetch
 
@@ -123,7 +124,7 @@ def test_deepfort_settings_load_for_each_config(compose: dict[str, Any]) -> None
         assert settings.server.port == 8080
         assert settings.store.url == optional["DEEPFORT_STORE__URL"]
     edge = settings_env.load(DEPLOY / "config" / "edge-vllm.yaml", env)
-    upstream = next(m for m in edge.models if m.upstream)
+    upstream = next(m for m in edge.models if isinstance(m, UpstreamModel))
     vllm = compose["services"]["vllm"]
     assert upstream.upstream == "http://vllm:8000/v1"
     assert "8000" in vllm["expose"]

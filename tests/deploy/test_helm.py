@@ -15,6 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from deepfort.config import UpstreamModel
 from tests.deploy import settings_env
 from tests.deploy.conftest import Manifest, run_helm
 from tests.deploy.tools import CHART, DEPLOY, KUBE_VERSION
@@ -226,7 +227,7 @@ def test_center_is_a_vllm_statefulset_on_gpus(render: Render, name: str, tmp_pat
     # The gateway became an edge whose upstream model is the center's Service, with the same key.
     settings = settings_env.load(config_file(docs, tmp_path), container_env(gateway_container(docs)))
     assert settings.role == "edge"
-    upstream = next(m for m in settings.models if m.upstream is not None)
+    upstream = next(m for m in settings.models if isinstance(m, UpstreamModel))
     (service,) = [
         d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == sts["metadata"]["name"]
     ]

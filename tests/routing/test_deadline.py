@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from deepfort.app.node import Node
-from deepfort.catalog import embedded_model_config
+from deepfort.catalog import embedded_spec
 from deepfort.config import load_settings
 from deepfort.engines.messages import MessageStream
 from deepfort.errors import UpstreamError
@@ -38,7 +38,7 @@ def answer(center: StuckCenter, tmp_path: Path) -> tuple[dict[str, object], int]
     settings = load_settings(data_dir=tmp_path, role="edge", routing={"deadline_s": 0.3})
 
     async def run() -> tuple[dict[str, object], int]:
-        node = Node(settings, [embedded_model_config()])
+        node = Node(settings, [embedded_spec()])
         node.centers.add(center)
         await node.pool.start()
         await node.centers.probe_all()

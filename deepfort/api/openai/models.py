@@ -7,6 +7,7 @@ import time
 from fastapi import APIRouter, Request
 
 from deepfort.api.deps import model_pool, node
+from deepfort.config import UpstreamModel
 from deepfort.protocol import ErrorResponse, ModelCard, ModelList
 from deepfort.routing.router import AUTO
 from deepfort.serving.pool import ServedModel
@@ -15,16 +16,19 @@ router = APIRouter()
 
 
 def _cards(served: ServedModel) -> list[ModelCard]:
-    details = {**served.engine.describe(), "reasoning_parser": served.config.reasoning_parser}
+    spec = served.spec
+    details = {**served.engine.describe(), "reasoning_parser": spec.reasoning_parser}
     return [
         ModelCard(
             id=name,
             created=served.created,
             root=served.id,
-            max_model_len=served.config.n_ctx,
+            max_model_len=spec.n_ctx,
             details=details,
+            sampling_defaults=spec.sampling_defaults.given(),
+            demo=spec.embedded,
         )
-        for name in served.config.names
+        for name in spec.names
     ]
 
 
@@ -46,12 +50,24 @@ def _routed_cards(request: Request) -> list[ModelCard]:
             },
         )
     ]
+    upstream = {n: m for m in node(request).settings.models if isinstance(m, UpstreamModel) for n in m.names}
     for center in router_.centers.centers:
         for name, wire in center.names.items():
             if any(card.id == name for card in cards):
                 continue
             details = {"tier": "center", "upstream_model": wire, **center.status()}
-            cards.append(ModelCard(id=name, created=created, owned_by="center", root=wire, details=details))
+            spec = upstream.get(name)
+            sampling = spec.sampling_defaults.given() if spec is not None else None
+            cards.append(
+                ModelCard(
+                    id=name,
+                    created=created,
+                    owned_by="center",
+                    root=wire,
+                    details=details,
+                    sampling_defaults=sampling,
+                )
+            )
     return cards
 
 

@@ -7,7 +7,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Sequence
 
-from deepfort.config import ModelConfig, ServerSettings, embedded_model_path
+from deepfort.config import LocalModel, ServerSettings, embedded_model_path
 from deepfort.engines.base import (
     EngineCapabilities,
     EngineDelta,
@@ -25,7 +25,7 @@ from deepfort.errors import ContextLengthExceededError, EngineError, InvalidRequ
 class LlamaCppEngine:
     capabilities = EngineCapabilities()
 
-    def __init__(self, config: ModelConfig, server: ServerSettings) -> None:
+    def __init__(self, config: LocalModel, server: ServerSettings) -> None:
         self.config = config
         self.server = server
         self.model_id = config.id
