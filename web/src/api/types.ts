@@ -48,6 +48,10 @@ export interface ModelCard {
   root?: string | null;
   max_model_len?: number | null;
   details?: Record<string, unknown> | null;
+  /** What the model samples with where a request leaves a field out (temperature, top_p, max_tokens, ...). */
+  sampling_defaults?: Record<string, number> | null;
+  /** The embedded SmolLM2-135M demonstration model: English only, for trying the plumbing. */
+  demo?: boolean;
 }
 
 export interface ChatMessage {

@@ -1,5 +1,6 @@
 import type { ModelCard } from "../api/types";
 import { useI18n } from "../i18n";
+import { samplingDefault } from "./demo";
 import type { ChatOptions } from "./useChat";
 
 interface Props {
@@ -16,6 +17,11 @@ function numberOrNull(value: string): number | null {
 
 export function ChatOptionsBar({ models, options, onChange }: Props) {
   const { t } = useI18n();
+  // The placeholder names the model's own default where its card gives one.
+  const placeholder = (field: string) => {
+    const value = samplingDefault(models, options.model, field);
+    return value === null ? t("chat.default") : `${t("chat.default")} (${value})`;
+  };
   return (
     <div className="chat-toolbar">
       <label className="inline-field">
@@ -33,11 +39,11 @@ export function ChatOptionsBar({ models, options, onChange }: Props) {
         <div className="options-grid">
           <label>
             <span>{t("chat.temperature")}</span>
-            <input type="number" min={0} max={2} step={0.1} inputMode="decimal" placeholder={t("chat.default")} value={options.temperature ?? ""} onChange={(e) => onChange({ ...options, temperature: numberOrNull(e.target.value) })} />
+            <input type="number" min={0} max={2} step={0.1} inputMode="decimal" placeholder={placeholder("temperature")} value={options.temperature ?? ""} onChange={(e) => onChange({ ...options, temperature: numberOrNull(e.target.value) })} />
           </label>
           <label>
             <span>{t("chat.maxTokens")}</span>
-            <input type="number" min={1} step={1} inputMode="numeric" placeholder={t("chat.default")} value={options.maxTokens ?? ""} onChange={(e) => onChange({ ...options, maxTokens: numberOrNull(e.target.value) })} />
+            <input type="number" min={1} step={1} inputMode="numeric" placeholder={placeholder("max_tokens")} value={options.maxTokens ?? ""} onChange={(e) => onChange({ ...options, maxTokens: numberOrNull(e.target.value) })} />
           </label>
           <label>
             <span>{t("chat.thinkingBudget")}</span>

@@ -6,6 +6,8 @@ import { ErrorNotice } from "../ui/ErrorNotice";
 import { AnswerMessage } from "./AnswerMessage";
 import { ChatOptionsBar } from "./ChatOptionsBar";
 import { Composer } from "./Composer";
+import { isDemo } from "./demo";
+import { DemoNotice } from "./DemoNotice";
 import { UserMessage } from "./UserMessage";
 import { useChat, type ChatOptions } from "./useChat";
 
@@ -37,6 +39,7 @@ export function ChatPage({ api, models, conversation, fresh, options, onOptions,
   return (
     <section className="chat" aria-label={t("chat.title")}>
       <ChatOptionsBar models={models} options={options} onChange={onOptions} />
+      {isDemo(models, options.model) && <DemoNotice model={options.model} />}
       <div
         className="transcript"
         ref={transcript}
