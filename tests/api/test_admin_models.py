@@ -22,19 +22,27 @@ def test_a_model_added_while_running_is_served_now_and_after_a_restart(tmp_path:
         assert card["sampling_defaults"] == {"temperature": 0.2, "top_p": 0.9}
         added = httpx.post(
             f"{server.base_url}/admin/models",
-            json={"path": str(embedded_model_path()), "id": "smol-added", "n_ctx": 512, "n_parallel": 1},
+            json={
+                "path": str(embedded_model_path()),
+                "id": "smol-added",
+                "n_ctx": 512,
+                "n_parallel": 1,
+                "sampling_defaults": {"temperature": 0.3},
+            },
             timeout=120,
         )
         assert added.status_code == 201, added.text
         assert added.json()["ready"] is True
         card = httpx.get(f"{server.v1}/models/smol-added", timeout=10).json()
-        assert card["demo"] is False and card["sampling_defaults"] == {}
+        assert card["demo"] is False and card["sampling_defaults"] == {"temperature": 0.3}
         body = {"model": "smol-added", "max_tokens": 3, "messages": [{"role": "user", "content": "Hi"}]}
         assert httpx.post(f"{server.v1}/chat/completions", json=body, timeout=60).status_code == 200
         again = httpx.post(
             f"{server.base_url}/admin/models", json={"path": str(embedded_model_path()), "id": "smol-added"}
         )
         assert again.status_code == 400 and again.json()["error"]["code"] == "model_exists"
+        no_path = httpx.post(f"{server.base_url}/admin/models", json={"id": "nothing"})
+        assert no_path.status_code == 400 and no_path.json()["error"]["param"] == "path"
         missing = httpx.post(f"{server.base_url}/admin/models", json={"path": str(tmp_path / "none.gguf")})
         assert missing.status_code == 400 and missing.json()["error"]["code"] == "model_file_missing"
         not_gguf = tmp_path / "notes.gguf"

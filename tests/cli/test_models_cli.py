@@ -40,6 +40,8 @@ def test_list_json_shows_the_embedded_model(cli: RunCli, embedded_gguf: Path) ->
     assert embedded["aliases"] == ["smollm2"]
     assert embedded["path"] == str(embedded_gguf)
     assert embedded["size_bytes"] == embedded_gguf.stat().st_size
+    assert embedded["demo"] is True
+    assert embedded["sampling_defaults"] == {"temperature": 0.2, "top_p": 0.9}
 
 
 def test_list_table_names_every_model(cli: RunCli) -> None:
@@ -47,6 +49,8 @@ def test_list_table_names_every_model(cli: RunCli) -> None:
     assert result.exit_code == 0, result.output
     assert "smollm2-135m" in result.stdout
     assert "embedded" in result.stdout
+    # Only the demonstration model is known: say so, and how to add a real one.
+    assert "demonstration model" in result.stderr and "deepfort models add" in result.stderr
 
 
 def test_add_show_remove(cli: RunCli, embedded_gguf: Path, data_dir: Path) -> None:
@@ -178,6 +182,29 @@ def test_chat_template_file_is_stored(cli: RunCli, embedded_gguf: Path, tmp_path
     assert added.exit_code == 0, added.output
     shown = _json(cli("models", "show", "templated", "--json"))
     assert shown["chat_template_override"] is True
+
+
+def test_sampling_defaults_are_stored_and_shown(cli: RunCli, embedded_gguf: Path) -> None:
+    added = cli(
+        "models", "add", str(embedded_gguf), "--id", "tuned", "--temperature", "0.6", "--top-p", "0.95",
+        "--repeat-penalty", "1.1", "--max-tokens", "512",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    expected = {"temperature": 0.6, "top_p": 0.95, "repetition_penalty": 1.1, "max_tokens": 512}
+    assert _by_id(cli)["tuned"]["sampling_defaults"] == expected
+    shown = _json(cli("models", "show", "tuned", "--json"))
+    assert shown["sampling_defaults"] == expected and shown["demo"] is False
+    table = cli("models", "show", "tuned")
+    assert table.exit_code == 0, table.output
+    assert "temperature=0.6" in table.stdout
+    # With a real model registered the list no longer points at `models add`.
+    assert "demonstration model" not in cli("models", "list").stderr
+
+
+def test_show_the_embedded_sampling_defaults(cli: RunCli) -> None:
+    table = cli("models", "show", "smollm2")
+    assert table.exit_code == 0, table.output
+    assert "temperature=0.2, top_p=0.9" in table.stdout
 
 
 def test_remove_unknown_fails(cli: RunCli) -> None:
