@@ -66,7 +66,8 @@ class Node:
         self.centers = CenterPool(routing.health, routing.breaker)
         for config in upstream:
             wire = config.upstream_model or config.id
-            self.centers.add(_upstream(config), names={name: wire for name in config.names})
+            center = self.centers.add(_upstream(config), names={name: wire for name in config.names})
+            center.sampling = dict.fromkeys(config.names, config.sampling_defaults)
         if settings.centers:
             if settings.role != "edge":
                 raise ConfigError("`centers` are only used by an edge: start with --role edge")
@@ -76,7 +77,7 @@ class Node:
                 self.centers.add(RemoteEngine(url, keyring, secret, settings.cluster.tls))
 
         def names() -> list[str]:
-            return [name for served in self.pool for name in served.config.names]
+            return [name for served in self.pool for name in served.spec.names]
 
         self.router = Router(
             routing,

@@ -196,7 +196,7 @@ class ClusterService(pb_grpc.DeepfortServicer):
     ) -> pb.Envelope:
         request_id = await self._unary(request, context, "ListModels", pb.ListModelsRequest)
         models = [
-            pb.ModelInfo(id=m.id, aliases=m.config.aliases, reasoning=m.parser is not None, ready=m.ready)
+            pb.ModelInfo(id=m.id, aliases=m.spec.aliases, reasoning=m.parser is not None, ready=m.ready)
             for m in self.pool
         ]
         return seal(

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from deepfort.config import BreakerSettings, HealthCheckSettings
+from deepfort.config import BreakerSettings, HealthCheckSettings, SamplingDefaults
 from deepfort.engines.messages import MessageEngine, MessageEvent, MessageStream, MessageUsage
 from deepfort.errors import CenterUnavailableError, DeepfortError, UpstreamError
 from deepfort.routing.breaker import BreakerState, CircuitBreaker
@@ -31,6 +31,9 @@ class Center:
     failures: int = 0
     outstanding: int = 0
     last_error: str | None = None
+    sampling: dict[str, SamplingDefaults] = field(default_factory=dict)
+    """Sampling defaults by client-facing model name (an upstream model's spec), applied by the pipeline
+    to what a request leaves out."""
 
     @property
     def target(self) -> str:

@@ -34,6 +34,7 @@ from deepfort.serving.params import (
     structured_output,
     template_messages,
     thinking_budget,
+    with_defaults,
 )
 from deepfort.serving.run import Run
 
@@ -98,7 +99,7 @@ class ChatPipeline:
                 plan = router.fallback(plan.route, f"center failed: {exc.message}")
         assert plan.local is not None
         call.route = plan.route
-        names = self.context.pool.get(plan.local).config.names
+        names = self.context.pool.get(plan.local).spec.names
         return await self._open_local_chat(
             call, request, request.model if request.model in names else plan.local
         )
@@ -106,6 +107,7 @@ class ChatPipeline:
     async def _forward(self, call: Call, request: ChatCompletionRequest, plan: Plan) -> Run:
         center = plan.center
         assert center is not None and plan.wire_model is not None
+        request = with_defaults(request, center.sampling.get(plan.route.model))
         body = request.model_dump(mode="json", exclude_unset=True)
         body["model"] = plan.wire_model
         body.pop("conversation_id", None)  # kept on this node only
@@ -128,6 +130,7 @@ class ChatPipeline:
 
     async def _open_local_chat(self, call: Call, request: ChatCompletionRequest, model: str) -> Run:
         served = self.context.pool.get(model)
+        request = with_defaults(request, served.spec.sampling_defaults)
         if request.n > self.context.server.max_n:
             limit = self.context.server.max_n
             raise InvalidRequestError(f"n is {request.n}; this server allows at most {limit}", param="n")
@@ -173,6 +176,7 @@ class ChatPipeline:
     async def _open_text(self, call: Call, request: CompletionRequest) -> Run:
         model = self.context.router.edge_model() if request.model == AUTO else request.model
         served = self.context.pool.get(model)
+        request = with_defaults(request, served.spec.sampling_defaults)
         prompts = prompt_list(request.prompt)
         originals = (
             prompt_list(call.original.prompt) if isinstance(call.original, CompletionRequest) else prompts

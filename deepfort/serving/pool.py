@@ -27,12 +27,6 @@ class ServedModel:
     def id(self) -> str:
         return self.spec.id
 
-    @property
-    def config(self) -> LocalModel:
-        """The old name of :attr:`spec`, kept until its last users (the chat pipeline, the gRPC service)
-        move over."""
-        return self.spec
-
 
 class ModelPool:
     def __init__(self, models: list[LocalModel], server: ServerSettings) -> None:

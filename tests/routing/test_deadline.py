@@ -14,6 +14,7 @@ from deepfort.config import load_settings
 from deepfort.engines.messages import MessageStream
 from deepfort.errors import UpstreamError
 from deepfort.protocol import ChatCompletionRequest
+from deepfort.serving.assemble import chat_completion
 from tests.routing.test_router import COMPLEX, ScriptedCenter
 
 
@@ -46,9 +47,11 @@ def answer(center: StuckCenter, tmp_path: Path) -> tuple[dict[str, object], int]
             request = ChatCompletionRequest.model_validate(
                 {"model": "auto", "max_tokens": 2, "messages": [{"role": "user", "content": COMPLEX}]}
             )
-            run = await node.chat.start(request)
-            result = await run.collect()
-            await run.close()
+            run = await node.pipeline.execute(request)
+            try:
+                result = await chat_completion(run)
+            finally:
+                await run.close()
             assert result.route is not None
             return result.route.model_dump(), node.centers.centers[0].outstanding
         finally:
