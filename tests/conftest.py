@@ -8,15 +8,17 @@ fixture in :data:`E2E_FIXTURES` (directly or through another fixture) or from it
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pytest
@@ -24,6 +26,13 @@ import yaml
 
 from deepfort.catalog import embedded_model_path
 from tests.helpers import wait_until
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from tests.engines.scripted import ScriptedEngine
+
+T = TypeVar("T")
 
 # ChatML, like SmolLM2's own template, but the assistant turn opens a reasoning block the way the
 # DeepSeek-R1-Distill templates do: the model only ever emits the closing tag.
@@ -170,6 +179,72 @@ def _ready(server: Server) -> bool:
         return httpx.get(f"{server.v1}/models", timeout=2).status_code == 200
     except httpx.TransportError:
         return False
+
+
+# -- in process: the real app through httpx.ASGITransport, on scripted engines ---------------------------
+INPROCESS_CONFIG: dict[str, object] = {
+    "models": [
+        {"id": "scripted", "engine": "scripted", "n_ctx": 512, "aliases": ["script"]},
+        # The deepseek_r1 parser over a template that does not open <think>: the script writes the tags.
+        {"id": "scripted-r1", "engine": "scripted", "n_ctx": 512, "reasoning_parser": "deepseek_r1"},
+    ],
+}
+
+
+@dataclass
+class InProcess:
+    """The app ``build_app`` makes, its lifespan running on one event loop; ``run`` a coroutine there
+    (``client`` and the app's background tasks live on that loop)."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+    runner: asyncio.Runner
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        return self.runner.run(work)
+
+    def engine(self, model: str) -> ScriptedEngine:
+        from tests.engines.scripted import ScriptedEngine
+
+        engine = self.app.state.pool.get(model).engine
+        assert isinstance(engine, ScriptedEngine), engine
+        return engine
+
+
+@contextlib.contextmanager
+def in_process(config: Mapping[str, object], tmp: Path, ready_timeout: float = 30.0) -> Iterator[InProcess]:
+    """The real app on ``config`` (state and SQLite in ``tmp``), once ``/ready`` answers 200."""
+    import tests.engines.scripted  # noqa: F401  (registers the `scripted` engine)
+    from deepfort.api.app import build_app
+    from deepfort.config import Settings
+
+    app = build_app(Settings.model_validate({**config, "data_dir": tmp / "data"}))
+
+    async def start(stack: contextlib.AsyncExitStack) -> httpx.AsyncClient:
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        transport = httpx.ASGITransport(app=app)
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(transport=transport, base_url="http://test")
+        )
+        deadline = time.monotonic() + ready_timeout
+        while (await client.get("/ready")).status_code != 200:  # models load after start-up
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the app was not ready after {ready_timeout} s")
+            await asyncio.sleep(0.01)
+        return client
+
+    with asyncio.Runner() as runner:
+        stack = contextlib.AsyncExitStack()
+        try:
+            yield InProcess(app, runner.run(start(stack)), runner)
+        finally:
+            runner.run(stack.aclose())
+
+
+@pytest.fixture(scope="module")
+def inprocess(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
+    with in_process(INPROCESS_CONFIG, tmp_path_factory.mktemp("inprocess")) as served:
+        yield served
 
 
 # Fixtures that start a process, by module and name (a name alone is ambiguous: tests/cli has an
