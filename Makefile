@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: serve test install install-dev lint typecheck pytest bench clean proto tools web webtest
+.PHONY: serve test test-fast install install-dev lint typecheck pytest bench clean proto tools web webtest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,13 @@ pytest: install-dev tools web
 	$(BIN)/pytest -q
 
 test: lint typecheck webtest pytest
+
+# The inner loop, in under a minute: tests that run in this process on scripted engines and SQLite (the
+# app through httpx.ASGITransport). Left to `make test`: e2e (they start a process: `deepfort serve`, a
+# center, Chromium, promtool, helm, ffmpeg), slow (the real model in process: its decode threads take
+# every core) and the PostgreSQL variants of the store tests. tests/conftest.py checks the markers.
+test-fast: install-dev
+	$(BIN)/pytest -q -m "not e2e and not slow and not postgres"
 
 bench: install
 	$(BIN)/python benchmarks/single_stream.py

@@ -1,9 +1,10 @@
 """Shared fixtures: a real `deepfort serve` subprocess on a free loopback port, on the embedded model.
 
+``make test-fast`` runs what stays in this process and off the real model; ``make test`` runs it all.
 Tests that start a process (`deepfort serve`, llama_cpp.server, Chromium, promtool, helm, ffmpeg, the CLI
-as a subprocess) are marked ``e2e``; ``make test-fast`` runs the rest. A test gets the marker from a
-fixture in :data:`E2E_FIXTURES` (directly or through another fixture) or from its own
-``@pytest.mark.e2e``. Any other test that starts a process fails, so the fast lane stays in process.
+as a subprocess) are marked ``e2e``; tests that load the real model in process are marked ``slow``. A
+test gets its marker from a fixture in :data:`FIXTURE_MARKS` (directly or through another fixture) or its
+own decorator; one that starts a process or loads the model without it fails, saying which it needs.
 """
 
 from __future__ import annotations
@@ -247,48 +248,48 @@ def inprocess(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
         yield served
 
 
-# Fixtures that start a process, by module and name (a name alone is ambiguous: tests/cli has an
-# in-process `cluster` fixture, tests/cluster one that starts a center and an edge).
-E2E_FIXTURES = frozenset(
-    {
-        "tests.conftest.server",
-        "tests.conftest.llama_server",
-        "tests.aigc.test_files_access.keyed",
-        "tests.aigc.test_runs_api.server",
-        "tests.api.test_fuzz.target",
-        "tests.api.test_guards.stopping",
-        "tests.cli.conftest.run_deepfort",
-        "tests.cluster.conftest.cluster",
-        "tests.cluster.test_failover.own_cluster",
-        "tests.cluster.test_security.center",
-        "tests.cluster.test_tls.tls_center",
-        "tests.cluster.test_upstream_center.edge",
-        "tests.deploy.conftest.helm",
-        "tests.observability.test_serving_metrics.observed",
-        "tests.security.test_auth.secured",
-        "tests.security.test_data.site",
-        "tests.web.conftest.browser",
-        "tests.web.conftest.console",
-    }
-)
+# Fixtures that start a process (e2e) or load the real model in this process (slow), by module and name:
+# a name alone is ambiguous (tests/cli has an in-process `cluster` fixture, tests/cluster one that starts
+# a center and an edge).
+FIXTURE_MARKS: dict[str, str] = {
+    "tests.conftest.server": "e2e",
+    "tests.conftest.llama_server": "e2e",
+    "tests.aigc.test_files_access.keyed": "e2e",
+    "tests.aigc.test_runs_api.server": "e2e",
+    "tests.api.test_fuzz.target": "e2e",
+    "tests.api.test_guards.stopping": "e2e",
+    "tests.cli.conftest.run_deepfort": "e2e",
+    "tests.cluster.conftest.cluster": "e2e",
+    "tests.cluster.test_failover.own_cluster": "e2e",
+    "tests.cluster.test_security.center": "e2e",
+    "tests.cluster.test_tls.tls_center": "e2e",
+    "tests.cluster.test_upstream_center.edge": "e2e",
+    "tests.deploy.conftest.helm": "e2e",
+    "tests.observability.test_serving_metrics.observed": "e2e",
+    "tests.security.test_auth.secured": "e2e",
+    "tests.security.test_data.site": "e2e",
+    "tests.web.conftest.browser": "e2e",
+    "tests.web.conftest.console": "e2e",
+    "tests.serving.test_pipeline.outcomes": "slow",
+}
 
 
-def _starts_process(item: pytest.Item) -> bool:
+def _fixture_marks(item: pytest.Item) -> set[str]:
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
-        return False
-    for definitions in info.name2fixturedefs.values():
-        for definition in definitions:
-            func = definition.func
-            if f"{func.__module__}.{func.__name__}" in E2E_FIXTURES:
-                return True
-    return False
+        return set()
+    names = {
+        f"{definition.func.__module__}.{definition.func.__name__}"
+        for definitions in info.name2fixturedefs.values()
+        for definition in definitions
+    }
+    return {FIXTURE_MARKS[name] for name in names & FIXTURE_MARKS.keys()}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if _starts_process(item):
-            item.add_marker(pytest.mark.e2e)
+        for mark in sorted(_fixture_marks(item)):
+            item.add_marker(mark)
 
 
 # Programs libraries run for their own set-up, not processes a test starts: matplotlib asks fontconfig
@@ -296,32 +297,46 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 INCIDENTAL_PROGRAMS = frozenset({"fc-list"})
 
 
-class ProcessStarted(AssertionError):
-    pass
+class OutOfLane(AssertionError):
+    """A test did what its markers say it does not (start a process, load the real model)."""
 
 
 def _program(args: object) -> str:
-    first = args if isinstance(args, str | bytes | os.PathLike) else next(iter(args), "")  # type: ignore[call-overload]
-    return Path(os.fsdecode(first)).name
+    if isinstance(args, str | bytes | os.PathLike):
+        first = os.fsdecode(args).split()[0] if isinstance(args, str | bytes) else os.fsdecode(args)
+    else:
+        first = os.fsdecode(next(iter(args), ""))  # type: ignore[call-overload]
+    return Path(first).name
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(
     item: pytest.Item, nextitem: pytest.Item | None
 ) -> Generator[None, object, object]:
-    """Outside ``e2e``, starting a process is a failure: the marker stays true as tests change."""
-    if item.get_closest_marker("e2e") is not None:
-        return (yield)
+    """The fast lane's rules, checked while each test runs, so the markers stay true as tests change:
+    outside ``e2e`` a test starts no process; outside ``e2e`` and ``slow`` it loads no real model."""
+    from deepfort.engines.llamacpp.model import LlamaModel
 
-    popen = subprocess.Popen.__init__
+    e2e = item.get_closest_marker("e2e") is not None
+    slow = item.get_closest_marker("slow") is not None
+    popen, load = subprocess.Popen.__init__, LlamaModel.__init__
 
-    def refuse(self: subprocess.Popen[bytes], args: Any, *rest: Any, **kwargs: Any) -> None:
+    def refuse_process(self: subprocess.Popen[bytes], args: Any, *rest: Any, **kwargs: Any) -> None:
         if _program(args) not in INCIDENTAL_PROGRAMS:
-            raise ProcessStarted(
-                f"{item.nodeid} starts a process ({args!r}): mark it e2e (see tests/conftest.py)"
-            )
+            raise OutOfLane(f"{item.nodeid} starts a process ({args!r}): mark it e2e (see tests/conftest.py)")
         popen(self, args, *rest, **kwargs)
 
+    def refuse_model(self: LlamaModel, path: Path, *, vocab_only: bool = False) -> None:
+        if not vocab_only:
+            raise OutOfLane(
+                f"{item.nodeid} loads the model {path} in process: mark it slow, or use the scripted "
+                "engine (tests/engines/scripted.py)"
+            )
+        load(self, path, vocab_only=vocab_only)
+
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(subprocess.Popen, "__init__", refuse)
+        if not e2e:
+            patch.setattr(subprocess.Popen, "__init__", refuse_process)
+            if not slow:
+                patch.setattr(LlamaModel, "__init__", refuse_model)
         return (yield)

@@ -49,6 +49,7 @@ def test_validate_accepts_a_good_file(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "valid" in result.stdout
 
 
+@pytest.mark.slow  # the real model, in process
 def test_run_in_process_then_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEEPFORT_DATA_DIR", str(tmp_path / "data"))
     path = tmp_path / "wf.yaml"

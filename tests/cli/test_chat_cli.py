@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 from rich.console import Console
 from typer.testing import Result
 
@@ -74,6 +75,7 @@ def _turns(settings_model: str | None, prompts: list[str], console: Console) -> 
     return asyncio.run(main())
 
 
+@pytest.mark.slow  # the real model, in process
 def test_history_keeps_both_sides_and_reset_clears_it(data_dir: Path) -> None:
     console = Console(file=io.StringIO(), highlight=False)
     session = _turns(None, ["Say hello", "What did I just say?"], console)
@@ -94,6 +96,7 @@ THINKING_TEMPLATE = (
 )
 
 
+@pytest.mark.slow  # the real model, in process
 def test_reasoning_is_shown_dimmed_and_left_out_of_history(
     cli: RunCli, embedded_gguf: Path, tmp_path: Path
 ) -> None:

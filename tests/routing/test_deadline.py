@@ -8,6 +8,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from deepfort.app.node import Node
 from deepfort.catalog import embedded_spec
 from deepfort.config import load_settings
@@ -60,6 +62,7 @@ def answer(center: StuckCenter, tmp_path: Path) -> tuple[dict[str, object], int]
     return asyncio.run(run())
 
 
+@pytest.mark.slow  # the real model, in process
 def test_a_center_slower_than_the_deadline_is_skipped(tmp_path: Path) -> None:
     center = StuckCenter()
     route, outstanding = answer(center, tmp_path)
@@ -68,6 +71,7 @@ def test_a_center_slower_than_the_deadline_is_skipped(tmp_path: Path) -> None:
     assert center.cancelled and outstanding == 0
 
 
+@pytest.mark.slow  # the real model, in process
 def test_a_refusing_center_is_skipped(tmp_path: Path) -> None:
     route, outstanding = answer(StuckCenter(refuse=True), tmp_path)
     assert route["degraded"] is True and "rejected our credentials" in str(route["reason"])

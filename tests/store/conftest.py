@@ -24,7 +24,7 @@ from deepfort.store import Store
 from deepfort.store.datakeys import FIELDS_PER_KEY
 
 PG_CONNINFO = os.environ.get("DEEPFORT_TEST_POSTGRES", "host=127.0.0.1 port=5432 dbname=test user=postgres")
-BACKENDS = ["sqlite", "postgresql"]
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
 
