@@ -57,10 +57,7 @@ def summary(entry: CatalogEntry) -> dict[str, object]:
 
 
 def known_models(settings: Settings) -> list[CatalogEntry]:
-    try:
-        return catalog.entries(settings)
-    except DeepfortError as exc:
-        fail(exc.message)
+    return catalog.entries(settings)
 
 
 def _find(models: list[CatalogEntry], name: str) -> CatalogEntry:
@@ -218,10 +215,7 @@ def add(
     if clash:
         fail(f"model name already in use: {', '.join(clash)}")
     with err_console.status(f"checking {path.name} with llama.cpp"):
-        try:
-            entry = catalog.add_model(settings.data_dir, path, model_id=model_id, copy=copy, **options)
-        except DeepfortError as exc:
-            fail(exc.message)
+        entry = catalog.add_model(settings.data_dir, path, model_id=model_id, copy=copy, **options)
     if as_json:
         _print_json(summary(entry))
         return
@@ -237,10 +231,7 @@ def add(
 def remove(model_id: Annotated[str, typer.Argument(metavar="ID")], config: ConfigOpt = None) -> None:
     """Unregister a model. Its file stays, unless `models add --copy` put it in the data directory."""
     settings = settings_or_exit(config)
-    try:
-        entry = catalog.remove_model(settings.data_dir, model_id)
-    except DeepfortError as exc:
-        fail(exc.message)
+    entry = catalog.remove_model(settings.data_dir, model_id)
     message = f"removed [bold]{escape(entry.id)}[/]"
     path = entry.spec.path if isinstance(entry.spec, LocalModel) else None
     if path is not None and _is_copy(settings, path):
