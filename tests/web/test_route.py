@@ -4,15 +4,21 @@ shadowed, nothing outside the build directory served, and the page shown when no
 from __future__ import annotations
 
 import asyncio
+import http.client
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 
 from deepfort.api.app import build_app
 from deepfort.api.web import RESERVED, STATIC_DIR
 from deepfort.config import Settings
+from tests.helpers import wait_until
 
 INDEX = "<!doctype html><title>console</title>"
 
@@ -120,6 +126,55 @@ def test_head_is_answered(built: FastAPI) -> None:
 def test_nothing_outside_the_build_is_served(built: FastAPI, path: str) -> None:
     response = call(built, "GET", path)
     assert "not for the web" not in response.text
+
+
+@pytest.fixture(scope="module")
+def listening(built: FastAPI) -> Iterator[int]:
+    """The built app behind uvicorn on a loopback port (a thread, not a process): httpx normalises `..` out
+    of a URL before sending it, so the traversal requests go out over http.client exactly as written."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(built, lifespan="off", ws="none", log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, "uvicorn is listening", limit=30)
+        yield int(sock.getsockname()[1])
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def raw_get(port: int, path: str) -> tuple[int, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", path, headers={"Accept": "text/html"})
+        response = connection.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        connection.close()
+
+
+# Outside assets/, a path that leads out of the build gets the console page; under assets/, a 404.
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/../secret.txt", 200),
+        ("/%2e%2e/secret.txt", 200),
+        ("/..%2fsecret.txt", 200),
+        ("/%2e%2e%2f%2e%2e%2f%2e%2e%2f%2e%2e%2f%2e%2e%2f%2e%2e%2f%2e%2e%2f%2e%2e%2fetc/passwd", 200),
+        ("/assets/../../secret.txt", 404),
+        ("/assets/../../../../../../../../../etc/passwd", 404),
+        ("/assets/%2e%2e/%2e%2e/secret.txt", 404),
+        ("/assets/..%2f..%2fsecret.txt", 404),
+    ],
+)
+def test_raw_traversal_paths_stay_inside_the_build(listening: int, path: str, status: int) -> None:
+    code, body = raw_get(listening, path)
+    assert code == status
+    assert body == (INDEX if status == 200 else "not found")
 
 
 def test_a_missing_asset_is_a_404_not_the_page(built: FastAPI) -> None:
