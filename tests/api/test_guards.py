@@ -18,6 +18,7 @@ from tests.helpers import JsonEndpoint, loopback_http
 
 PHONE = "13812345678"
 ID_CARD = "11010519491231002X"
+EMAIL = "zhang.san@example.com"
 HELLO = [{"role": "user", "content": "Say hello."}]
 # The answer is held to one line by a grammar (a JSON-schema enum), so it does not hang on what greedy
 # decoding makes of the weights on this CPU; the test lexicon bans a phrase of it. The line is longer than
@@ -94,6 +95,30 @@ def test_masked_values_come_back_to_the_client(stopping: Server) -> None:
     entry = [e for e in audit_actions(stopping) if e["action"] == "guard.pii"][-1]
     assert entry["detail"]["kinds"] == {"phone": 1} and entry["detail"]["policy"] == "mask"  # type: ignore[index]
     assert PHONE not in json.dumps(entry, ensure_ascii=False)
+
+
+def prompt_tokens(server: Server, content: str) -> int:
+    messages = [{"role": "user", "content": content}]
+    reply = httpx.post(f"{server.base_url}/tokenize", json={"model": "smollm2-135m", "messages": messages})
+    assert reply.status_code == 200, reply.text
+    count: int = reply.json()["count"]
+    return count
+
+
+@pytest.mark.parametrize(
+    ("sent", "seen"),
+    [
+        (f"我的手机号是{PHONE}，请记下。", "我的手机号是[手机号_1]，请记下。"),
+        (f"身份证{ID_CARD}，邮箱 {EMAIL}", "身份证[身份证号_1]，邮箱 [邮箱_1]"),
+    ],
+    ids=["phone", "id card and email"],
+)
+def test_the_model_is_given_placeholders_not_values(stopping: Server, sent: str, seen: str) -> None:
+    # What the engine received, counted: the prompt of the masked text, not the client's.
+    reply = chat(stopping, [{"role": "user", "content": sent}], max_tokens=1)
+    assert reply.status_code == 200, reply.text
+    assert prompt_tokens(stopping, seen) != prompt_tokens(stopping, sent)
+    assert reply.json()["usage"]["prompt_tokens"] == prompt_tokens(stopping, seen)
 
 
 def test_moderation_stops_the_answer_in_streams_and_non_streams_alike(stopping: Server) -> None:
