@@ -16,16 +16,17 @@ MAX_TOKENS = 16
 HOT = 1.5  # temperature high enough that an unconstrained draw leaves the greedy path within MAX_TOKENS
 
 
-def complete(server: Server, prompt: str = PROMPT, **params: object) -> list[dict[str, object]]:
-    body = {"model": MODEL, "prompt": prompt, "max_tokens": MAX_TOKENS, **params}
+def complete(server: Server, **params: object) -> list[dict[str, object]]:
+    """A text completion of ``PROMPT`` unless ``params`` gives another ``prompt``."""
+    body = {"model": MODEL, "prompt": PROMPT, "max_tokens": MAX_TOKENS, **params}
     reply = httpx.post(f"{server.v1}/completions", json=body, timeout=120)
     assert reply.status_code == 200, reply.text
     choices: list[dict[str, object]] = reply.json()["choices"]
     return choices
 
 
-def text(server: Server, prompt: str = PROMPT, **params: object) -> str:
-    return str(complete(server, prompt, **params)[0]["text"])
+def text(server: Server, **params: object) -> str:
+    return str(complete(server, **params)[0]["text"])
 
 
 def test_temperature_0_takes_the_most_likely_token_every_time(server: Server) -> None:
@@ -85,7 +86,7 @@ APPLES = "apple, apple, apple, apple, apple, apple, apple, apple,"
 def test_penalties_break_a_repetition(
     server: Server, prompt: str, penalty: dict[str, float], repeated: str
 ) -> None:
-    plain = text(server, prompt, temperature=0)
+    plain = text(server, prompt=prompt, temperature=0)
     assert plain.count(repeated) >= 2, plain  # the control: greedy repeats itself
-    penalised = text(server, prompt, temperature=0, **penalty)
+    penalised = text(server, prompt=prompt, temperature=0, **penalty)
     assert penalised.count(repeated) < plain.count(repeated), penalised
