@@ -82,7 +82,7 @@ def test_a_shot_without_narration_gets_silence_not_a_failure(tmp_path: Path) -> 
 
 def test_cjk_text_draws_glyphs_not_boxes() -> None:
     if cjk_font_path() is None:
-        pytest.skip("no CJK font installed (make tools)")
+        pytest.fail("no CJK font installed: run `make tools` (fonts-wqy-microhei)")
     font = load_font(32)
     # A missing glyph renders as the same .notdef box for every character; real glyphs differ.
     masks = [bytes(font.getmask(ch)) for ch in "港口渔船"]

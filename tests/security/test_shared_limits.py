@@ -29,7 +29,7 @@ def redis_reachable() -> str | None:
 def test_two_processes_share_a_rate_limit_through_redis(tmp_path: Path) -> None:
     why = redis_reachable()
     if why is not None:
-        pytest.skip(why)
+        pytest.fail(f"{why}: this test needs a Redis server there")
     data = tmp_path / "data"
     key = str(create_key(data, "--name", "shared", "--rate", "3/day")["key"])
     config = {**CONFIG, "security": {"redis_url": "redis://127.0.0.1:6379/0"}}
