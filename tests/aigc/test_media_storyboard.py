@@ -125,7 +125,7 @@ def test_text_to_video_template_end_to_end(tmp_path: Path) -> None:
         _, result = await run_to_end(Executor(registry), version(doc, registry), inputs)
         assert result.status == "succeeded", result.error
         shots = result.outputs["shots"]
-        assert len(shots) == 3
+        assert len(shots) == 3 and result.nodes["storyboard"]["source"] == "fallback"
         info = await probe(find_ffmpeg(), Path(result.outputs["video_path"]))
         assert info.video_codecs and info.audio_codecs
         assert abs(info.duration - result.outputs["duration"]) <= 1 / 25
