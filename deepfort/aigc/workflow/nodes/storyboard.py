@@ -20,26 +20,31 @@ from deepfort.errors import DeepfortError
 
 log = logging.getLogger(__name__)
 
-SHOTS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "shots": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "properties": {
-                    "scene": {"type": "string"},
-                    "narration": {"type": "string"},
-                    "visual_prompt": {"type": "string"},
-                    "duration": {"type": "number"},
+# Each text field is bounded: a small model left an unbounded string can loop inside it until max_tokens
+# cuts the answer, and no repair closes JSON cut mid-string.
+FIELD_CHARS = {"scene": 24, "narration": 80, "visual_prompt": 80}
+
+
+def shots_schema(max_shots: int) -> dict[str, Any]:
+    """The JSON schema the model answers in (the grammar holds it to at most ``max_shots`` shots)."""
+    fields: dict[str, Any] = {name: {"type": "string", "maxLength": n} for name, n in FIELD_CHARS.items()}
+    return {
+        "type": "object",
+        "properties": {
+            "shots": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": max_shots,
+                "items": {
+                    "type": "object",
+                    "properties": {**fields, "duration": {"type": "number"}},
+                    "required": ["scene", "narration", "visual_prompt", "duration"],
                 },
-                "required": ["scene", "narration", "visual_prompt", "duration"],
-            },
-        }
-    },
-    "required": ["shots"],
-}
+            }
+        },
+        "required": ["shots"],
+    }
+
 
 SYSTEM = (
     "You are a storyboard artist. Split the user's text into shots for a short narrated video. Answer "
@@ -162,7 +167,7 @@ class StoryboardNode(MediaNode):
                 answer = await chat(
                     messages,
                     model=params.get("model") or self.svc.default_model,
-                    json_schema=SHOTS_SCHEMA,
+                    json_schema=shots_schema(max_shots),
                     max_tokens=int(params["max_tokens"]),
                 )
             except DeepfortError as exc:
