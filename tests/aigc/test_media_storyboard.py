@@ -70,7 +70,16 @@ def test_storyboard_repairs_retries_then_falls_back(
         assert result.status == "succeeded", result.error
         out = result.nodes["sb"]
         assert (out["source"], out["attempts"]) == (source, attempts)
-        assert all(schema is not None for schema in chat.calls)
+        # The grammar holds the answer to max_shots shots of bounded text (it closes before max_tokens).
+        for schema in chat.calls:
+            assert schema is not None
+            shots = schema["properties"]["shots"]
+            assert shots["maxItems"] == 3
+            assert all(
+                "maxLength" in field
+                for field in shots["items"]["properties"].values()
+                if field["type"] == "string"
+            )
         if source == "fallback":
             assert [shot["narration"] for shot in out["shots"]] == [
                 "The boats leave at dawn.",
