@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -119,6 +120,56 @@ def test_the_model_is_given_placeholders_not_values(stopping: Server, sent: str,
     assert reply.status_code == 200, reply.text
     assert prompt_tokens(stopping, seen) != prompt_tokens(stopping, sent)
     assert reply.json()["usage"]["prompt_tokens"] == prompt_tokens(stopping, seen)
+
+
+class RecordingCenter(JsonEndpoint):
+    """An OpenAI-compatible center that keeps the bodies it is sent and answers with the placeholder of the
+    first phone number, as a model shown the masked text would."""
+
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_GET(self) -> None:
+        self.send_json(
+            200, json.dumps({"object": "list", "data": [{"id": "big", "object": "model"}]}).encode()
+        )
+
+    def do_POST(self) -> None:
+        self.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "big"}
+        events = [
+            {**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "[手机号_1]"}}]},
+            {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            {
+                **chunk,
+                "choices": [],
+                "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12},
+            },
+        ]
+        body = "".join(f"data: {json.dumps(e, ensure_ascii=False)}\n\n" for e in events) + "data: [DONE]\n\n"
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.mark.e2e
+def test_a_center_is_sent_placeholders_not_values(tmp_path: Path) -> None:
+    RecordingCenter.received.clear()
+    with loopback_http(RecordingCenter) as url:
+        models = [{"id": "smollm2-135m", "n_ctx": 512}, {"id": "big", "upstream": f"{url}/v1"}]
+        server = start_server({"models": models}, tmp_path)
+        try:
+            sent = f"我的手机号是{PHONE}，邮箱 {EMAIL}"
+            reply = chat(server, [{"role": "user", "content": sent}], model="big")
+        finally:
+            stop_server(server)
+    assert reply.status_code == 200, reply.text
+    [received] = RecordingCenter.received
+    assert received["messages"][-1]["content"] == "我的手机号是[手机号_1]，邮箱 [邮箱_1]"
+    assert PHONE not in json.dumps(received) and EMAIL not in json.dumps(received)
+    assert reply.json()["choices"][0]["message"]["content"] == PHONE  # restored for the client
 
 
 def test_moderation_stops_the_answer_in_streams_and_non_streams_alike(stopping: Server) -> None:
