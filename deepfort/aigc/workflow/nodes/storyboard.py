@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 # Each text field is bounded: a small model left an unbounded string can loop inside it until max_tokens
 # cuts the answer, and no repair closes JSON cut mid-string.
-FIELD_CHARS = {"scene": 24, "narration": 80, "visual_prompt": 80}
+FIELD_CHARS = {"scene": 48, "narration": 80, "visual_prompt": 80}
 
 
 def shots_schema(max_shots: int) -> dict[str, Any]:
