@@ -15,7 +15,7 @@ from deepfort.api.auth import principal
 from deepfort.api.deps import node
 from deepfort.config import LocalModel
 from deepfort.errors import ConfigError, InvalidRequestError
-from deepfort.reasoning import parser_names
+from deepfort.reasoning import UnknownReasoningParserError, get_parser
 from deepfort.routing.router import AUTO
 
 router = APIRouter(prefix="/admin")
@@ -53,9 +53,11 @@ async def add_model(spec: LocalModel, request: Request) -> dict[str, object]:
         raise InvalidRequestError("`path` (a GGUF file on the server) is required", param="path")
     if not spec.path.expanduser().is_file():
         raise InvalidRequestError(f"no file at {spec.path}", param="path", code="model_file_missing")
-    if spec.reasoning_parser is not None and spec.reasoning_parser not in parser_names():
-        known = ", ".join(parser_names())
-        raise InvalidRequestError(f"unknown reasoning parser; known: {known}", param="reasoning_parser")
+    if spec.reasoning_parser is not None:
+        try:
+            get_parser(spec.reasoning_parser)
+        except UnknownReasoningParserError as exc:  # the registry's message, as a client error
+            raise InvalidRequestError(exc.message, param="reasoning_parser") from None
     taken = [name for name in spec.names if name in services.pool or name == AUTO]
     if taken:
         raise InvalidRequestError(f"model name {taken[0]!r} is taken", param="id", code="model_exists")

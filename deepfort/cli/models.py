@@ -16,7 +16,7 @@ from deepfort.catalog import CatalogEntry
 from deepfort.cli.common import err_console, fail, settings_or_exit
 from deepfort.config import LocalModel, Settings, UpstreamModel
 from deepfort.errors import DeepfortError
-from deepfort.reasoning import parser_names
+from deepfort.reasoning import get_parser
 
 app = typer.Typer(help="List, inspect, add and remove models.", no_args_is_help=True)
 
@@ -186,8 +186,8 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Register a GGUF file, checking that llama.cpp can read it."""
-    if reasoning_parser is not None and reasoning_parser not in parser_names():
-        fail(f"unknown reasoning parser {reasoning_parser!r}; known parsers: {', '.join(parser_names())}")
+    if reasoning_parser is not None:
+        get_parser(reasoning_parser)  # unknown: the registry's error, listing the known parsers
     aliases = list(alias or [])
     options: dict[str, Any] = {"aliases": aliases}
     if n_ctx is not None:

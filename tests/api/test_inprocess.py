@@ -187,3 +187,13 @@ def test_reasoning_is_split_in_a_stream(inprocess: InProcess) -> None:
     assert (reasoning, content) == ("Because light scatters.", "Blue.")
     answer_starts = next(i for i, d in enumerate(deltas) if d.get("content"))
     assert not any(d.get("reasoning_content") for d in deltas[answer_starts + 1 :])  # reasoning comes first
+
+
+def test_admin_refuses_an_unknown_reasoning_parser_naming_the_known(inprocess: InProcess) -> None:
+    # Any existing file passes the path check; the parser is checked before the file is read as a GGUF.
+    body = {"path": __file__, "id": "parsed", "reasoning_parser": "no_such_parser"}
+    status, data = post(inprocess, "/admin/models", body)
+    assert status == 400, data
+    error = data["error"]
+    assert error["param"] == "reasoning_parser" and error["type"] == "invalid_request_error"
+    assert "no_such_parser" in error["message"] and "deepseek_r1" in error["message"]
