@@ -31,7 +31,7 @@ Whole = Callable[[Run], Awaitable[T]]
 
 def caller(request: Request) -> Caller:
     """The HTTP caller: the authenticated key and the request id the middleware gave this request."""
-    return Caller(key=principal(request), request_id=request_id(request), surface="http")
+    return Caller(key=principal(request), request_id=request_id(request))
 
 
 async def wait_for_disconnect(request: Request) -> None:
@@ -102,10 +102,8 @@ async def respond(
     """SSE for ``stream``, else one JSON body; a client gone before the end gets nothing (status 499 in
     our log) and its generation is cancelled."""
     if stream:
-        response: Response = StreamingResponse(sse(request, run, chunks), media_type="text/event-stream")
-    else:
-        result = await collect(request, run, whole)
-        if result is None:
-            return Response(status_code=499)
-        response = Response(result.model_dump_json(), media_type="application/json")
-    return response
+        return StreamingResponse(sse(request, run, chunks), media_type="text/event-stream")
+    result = await collect(request, run, whole)
+    if result is None:
+        return Response(status_code=499)
+    return Response(result.model_dump_json(), media_type="application/json")

@@ -101,21 +101,20 @@ class Node:
             self.metrics, settings.observability.alert_rules, settings.observability.alert_interval_s
         )
         self.centers.on_state = self.metrics.center_state
-        guards = Guards(settings.guard)
+        self.guards = Guards(settings.guard)
         self.context = ServingContext(
             pool=self.pool,
             server=settings.server,
             router=self.router,
             routing=routing,
-            guards=guards,
         )
         self.pipeline = ChatPipeline(
             self.context,
             [
                 QuotaLayer(self.auth),
-                PiiLayer(guards),
+                PiiLayer(self.guards),
                 ConversationLayer(self.store),
-                ModerationLayer(guards),
+                ModerationLayer(self.guards),
                 RecordsLayer(self.store),
                 MetricsLayer(self.metrics),
                 AuditLayer(self.audit),
@@ -182,7 +181,7 @@ class Node:
         await self.pool.close()
         await self.auth.counters.close()
         await self.runs.close()
-        await self.context.guards.close()
+        await self.guards.close()
         self.store.close()
 
 

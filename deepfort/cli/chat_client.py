@@ -88,7 +88,7 @@ class InProcessBackend:
         return cls(node, options)
 
     async def stream(self, messages: list[Message]) -> AsyncGenerator[tuple[str, str], None]:
-        run = await self.pipeline.execute(self.options.request(self.model, messages), Caller(surface="cli"))
+        run = await self.pipeline.execute(self.options.request(self.model, messages), Caller())
         try:
             async for chunk in chat_chunks(run):
                 yield _deltas(ChatCompletionChunk.model_validate_json(chunk))

@@ -159,9 +159,7 @@ class ClusterService(pb_grpc.DeepfortServicer):
         except (ValueError, ValidationError) as exc:
             raise InvalidRequestError(f"invalid forwarded request: {exc}") from None
         # The center answers with its own models (it never forwards again), under its own layers.
-        return await self.pipeline.execute(
-            request, Caller(request_id=request_id, surface="grpc", forward=False)
-        )
+        return await self.pipeline.execute(request, Caller(request_id=request_id, forward=False))
 
     async def _unary(
         self,

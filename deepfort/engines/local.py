@@ -18,8 +18,8 @@ from deepfort.reasoning import ReasoningDelta, ReasoningParser
 
 
 class LocalStream:
-    """Accepted generations of one request on a local engine. ``usage`` is kept up to date as deltas
-    arrive (exact once the stream has ended)."""
+    """Accepted generations of one request on a local engine. ``usage`` counts what has arrived so far
+    (exact once the stream has ended)."""
 
     def __init__(
         self,
@@ -36,12 +36,14 @@ class LocalStream:
         self.prompt_tokens = prompt_tokens
         self._completion = [0] * len(gens)
         self._reasoning = [0] * len(gens)
-        self.usage: MessageUsage | None = MessageUsage(prompt_tokens=prompt_tokens)
+
+    @property
+    def usage(self) -> MessageUsage:
+        return MessageUsage(self.prompt_tokens, sum(self._completion), sum(self._reasoning))
 
     async def __aiter__(self) -> AsyncIterator[MessageEvent]:
         async for index, delta in merge(self.gens):
             event = self._event(index, delta)
-            self.usage = MessageUsage(self.prompt_tokens, sum(self._completion), sum(self._reasoning))
             if event:
                 yield event
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Literal
 
 from deepfort.access.keys import LOCAL, ApiKey
 from deepfort.protocol import ChatCompletionRequest, CompletionRequest
 from deepfort.routing.route import Route
 from deepfort.serving.guarding import Screened, ScreenedTexts
 
-Surface = Literal["http", "grpc", "workflow", "cli"]
 GenerationRequest = ChatCompletionRequest | CompletionRequest
 
 
@@ -22,12 +20,11 @@ def new_request_id() -> str:
 
 @dataclass(frozen=True)
 class Caller:
-    """The principal and entry point of a request. ``forward`` is False on a center answering an edge:
+    """The principal of a request and its id. ``forward`` is False on a center answering an edge:
     it answers with its own models and never forwards again."""
 
     key: ApiKey = LOCAL
     request_id: str = field(default_factory=new_request_id)
-    surface: Surface = "http"
     forward: bool = True
 
 
@@ -48,8 +45,3 @@ class Call:
 
     def __post_init__(self) -> None:
         self.original = self.request
-
-    @property
-    def chat(self) -> ChatCompletionRequest | None:
-        """The request when it is a chat completion (None for a text completion)."""
-        return self.request if isinstance(self.request, ChatCompletionRequest) else None

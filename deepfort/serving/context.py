@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from deepfort.config import RoutingSettings, ServerSettings
 from deepfort.routing.router import Router
-from deepfort.serving.guarding import Guards
 from deepfort.serving.pool import ModelPool
 
 
@@ -16,4 +15,3 @@ class ServingContext:
     server: ServerSettings
     router: Router
     routing: RoutingSettings
-    guards: Guards

@@ -48,9 +48,7 @@ class ServingChat:
                 "type": "json_schema",
                 "json_schema": {"name": "output", "schema": dict(json_schema)},
             }
-        run = await self.pipeline.execute(
-            ChatCompletionRequest.model_validate(body), Caller(surface="workflow")
-        )
+        run = await self.pipeline.execute(ChatCompletionRequest.model_validate(body), Caller())
         try:
             completion = await chat_completion(run)
         finally:
