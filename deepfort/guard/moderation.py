@@ -5,12 +5,14 @@ described in :mod:`deepfort.guard.fold`; a phrase whose first or last character 
 only matches at a word boundary there. When matches overlap, the leftmost wins, then the longest.
 
 :class:`StreamModerator` reviews one generated choice. It releases text as soon as no phrase can still
-start in it, holding back the last :attr:`Moderator.hold_back` folded characters (the longest phrase less
-one, plus one for the word-boundary check when a phrase ends in a Latin letter or digit) and any filler run
-whose fate is still open. Decisions depend only on text already seen in full, so every chunking of a text
-releases exactly what reviewing it whole does. With action ``redact`` each hit is replaced by the mask and
-the stream goes on; with ``stop`` the text before the first hit is released and the stream ends there (the
-caller finishes with ``finish_reason: "content_filter"``).
+start in it: it holds back only the longest tail of the folded text that is the beginning of some phrase
+(a whole phrase ending in a Latin letter or digit stays held until the next character settles its word
+boundary), and any filler run whose fate is still open. A stream in which nothing could be the start of a
+phrase is released delta by delta, as it comes. :attr:`Moderator.hold_back` bounds the held tail (the
+longest phrase less one, plus one for the word-boundary check). Decisions depend only on text already seen
+in full, so every chunking of a text releases exactly what reviewing it whole does. With action ``redact``
+each hit is replaced by the mask and the stream goes on; with ``stop`` the text before the first hit is
+released and the stream ends there (the caller finishes with ``finish_reason: "content_filter"``).
 """
 
 from __future__ import annotations
@@ -96,6 +98,22 @@ class Moderator:
         """Every hit in ``text`` (leftmost, then longest, without overlaps), whatever the action."""
         return self.stream(action="redact").review_all(text)
 
+    def open_start(self, folded: str, first: int, base: int) -> int:
+        """Where the held tail of ``folded`` (folded text from absolute index ``base``) begins: the start of
+        its longest suffix, beginning at ``first`` or later, that some phrase begins with (a phrase that
+        needs a word boundary at its start only where the character before is not a letter or digit). The
+        end of the text when no suffix could still grow into a match."""
+        end = base + len(folded)
+        if self._automaton is None:
+            return end
+        for start in range(max(first, end - self.hold_back, base), end):
+            tail = folded[start - base :]
+            if start > base and is_word_char(tail[0]) and is_word_char(folded[start - base - 1]):
+                continue  # a phrase starting here would be inside a word
+            if self._automaton.match(tail):
+                return start
+        return end
+
     def _candidates(self, window: str, offset: int, first: int) -> list[tuple[int, int, Entry]]:
         """Matches in ``window`` (folded text from absolute index ``offset``) that start at ``first`` or
         later and pass their boundary checks as far as the window shows: (start, end, entry), sorted."""
@@ -159,7 +177,8 @@ class StreamModerator:
 
     def _advance(self, *, final: bool) -> Release:
         end = self._folded_base + len(self._folded)
-        settled = end if final else end - self._moderator.hold_back  # matches starting before are known
+        # Matches starting before `settled` are known: nothing after it could still grow into one.
+        settled = end if final else self._moderator.open_start(self._folded, self._decided, self._folded_base)
         if not final and settled <= self._decided < end:
             return Release()  # nothing newly decided: the release point has not moved
         window_start = max(self._decided - 1, self._folded_base)

@@ -104,22 +104,45 @@ def test_stop(lexicon: str, text: str, released: str, category: str) -> None:
 
 def test_stopped_stream_releases_nothing_more(lexicon: str) -> None:
     moderated = moderator(lexicon, "stop").stream()
-    assert moderated.feed("好的。冰毒") == Release("", False, [])
-    first = moderated.feed("的做法是这样的")  # hold_back characters now follow the hit
-    assert (first.text, first.stopped) == ("好的。", True)
+    assert moderated.feed("好的。冰毒") == Release("好的。", False, [])  # 冰毒 could begin 冰毒制作方法
+    first = moderated.feed("的做法是这样的")
+    assert (first.text, first.stopped) == ("", True)
     assert moderated.stopped
     assert moderated.feed("更多") == Release("", True, [])
     assert moderated.finish() == Release("", True, [])
 
 
-def test_holds_back_only_the_longest_phrase(lexicon: str) -> None:
-    mod = moderator(lexicon)
+def test_hold_back_bounds_the_held_tail(lexicon: str) -> None:
     # Longest CJK phrase 冰毒制作方法 (6) less one; "kill you" (8) needs one more for its word boundary.
-    assert mod.hold_back == 8
-    text = "今天天气很好" * 5
-    moderated = mod.stream()
-    assert moderated.feed(text).text == text[: -mod.hold_back]
-    assert moderated.finish().text == text[-mod.hold_back :]
+    assert moderator(lexicon).hold_back == 8
+
+
+# (id, chunks fed, what each feed releases): only a tail that could begin a phrase waits.
+HELD = [
+    ("nothing-could-start", ["今天天气", "很好。" * 10], ["今天天气", "很好。" * 10]),
+    ("cjk-prefix-waits", ["今天出", "售", "了房子"], ["今天", "", "出售了房子"]),
+    ("prefix-then-hit", ["好冰", "毒！"], ["好", "[已屏蔽]！"]),
+    ("latin-prefix-waits", ["I will ki", "ll", " yo", "ga"], ["I will ", "", "", "kill yoga"]),
+    ("inside-a-word-never-waits", ["skil", "l you"], ["skil", "l you"]),
+    ("word-boundary-at-the-end", ["meth", "od"], ["", "method"]),
+    ("fillers-after-cjk-wait", ["好*", "的"], ["好", "*的"]),
+]
+
+
+@pytest.mark.parametrize(("chunks", "released"), [c[1:] for c in HELD], ids=[c[0] for c in HELD])
+def test_holds_back_only_a_possible_phrase_start(
+    lexicon: str, chunks: list[str], released: list[str]
+) -> None:
+    moderated = moderator(lexicon).stream()
+    assert [moderated.feed(chunk).text for chunk in chunks] == released
+
+
+def test_redacts_as_soon_as_decided(lexicon: str) -> None:
+    moderated = moderator(lexicon).stream()
+    assert moderated.feed("好冰").text == "好"
+    assert moderated.feed("毒").text == ""  # 冰毒 could still grow into 冰毒制作方法
+    assert moderated.feed("！好").text == "[已屏蔽]！好"
+    assert moderated.finish().text == ""
 
 
 PHRASES = ["出售枪支", "枪支", "出售 枪支", "冰毒", "冰*毒", "冰毒制作方法", "刷单返利", "KILL you", "meth"]
@@ -132,6 +155,25 @@ def test_any_chunking_equals_whole(lexicon: str, pieces: list[str], cut: list[in
     mod = moderator(lexicon, action)
     text = "".join(pieces)
     assert stream(mod, split(text, cut)) == mod.review(text)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.text(alphabet="出售枪支冰毒制作方法好 kilyoumeth", max_size=40), cuts)
+def test_holds_only_what_could_begin_a_phrase(lexicon: str, text: str, cut: list[int]) -> None:
+    """After every delta: what was sent is a prefix of the final answer (nothing sent is taken back), and
+    what is held, folded, is empty or the beginning of a lexicon phrase (or a space whose folding is open),
+    unless a hit was masked."""
+    mod = moderator(lexicon)
+    whole = mod.review(text).text
+    phrases = [fold(line.split("\t")[1]) for line in LEXICON.splitlines()[1:]]
+    moderated, sent, fed = mod.stream(), "", ""
+    for chunk in split(text, cut):
+        fed += chunk
+        sent += moderated.feed(chunk).text
+        assert whole.startswith(sent)
+        if "[已屏蔽]" not in sent:
+            held = fold(fed[len(sent) :]).strip()  # a space after a hanzi waits: it may be dropped
+            assert not held or any(p.startswith(held) for p in phrases), (fed, sent)
 
 
 def reference(text: str, phrases: list[str], action: Action, mask: str = "[已屏蔽]") -> tuple[str, bool]:
