@@ -1,15 +1,24 @@
-"""deepfort against llama-cpp-python's own server on the same GGUF, with the bare batched loop as ceiling.
+"""deepfort against llama.cpp's own ``llama-server`` on the same GGUF, with the bare batched loop as ceiling.
 
-In one run, for each concurrency C (default 1, 4, 16, 32): ``deepfort bench --json`` with C clients
-against ``deepfort serve --model GGUF --parallel P`` and against ``python -m llama_cpp.server --model GGUF``
-(from the ``bench`` extra: ``pip install -e '.[bench]'``), each server started once on a free loopback
-port with the same thread count; then ``raw_decode.py --parallel C``. Prints a markdown table (concurrency,
-server, output tok/s, share of the raw loop, TTFT/TPOT/E2E p50, failures, peak RSS so far) with the
-machine and the command, and writes it to ``--output`` (every bench result beside it, as ``.json``).
+In one run, for each concurrency C (default 1, 4, 16): ``deepfort bench --json`` with C clients against
+each server, started once on a free loopback port with the same thread count and the same slots:
 
-    python benchmarks/compare_servers.py [--model GGUF] [--concurrency 1,4,16,32] [--parallel 32]
-        [--max-tokens 64] [--num-prompts N] [--threads N] [--servers deepfort,llama-cpp-python]
-        [--output docs/benchmarks-servers.md]
+- ``deepfort``: ``deepfort serve --model GGUF --parallel P`` (moderation on, as by default);
+- ``deepfort-defaults``: ``deepfort serve --model GGUF``, every setting its default (the slot count
+  chosen from the machine);
+- ``deepfort-no-moderation``: as ``deepfort``, with ``guard.moderation.enabled: false``;
+- ``llama-server``: llama.cpp's server built from the llama.cpp sources vendored in the llama-cpp-python
+  sdist deepfort runs (:mod:`llama_server` builds it once), ``-np P -c P x n_ctx``;
+- ``llama-cpp-python``: ``python -m llama_cpp.server`` (the ``bench`` extra), one request at a time;
+
+then ``raw_decode.py --parallel C``. ``--repeat N`` runs the servers N times back to back (each run
+starts every server afresh). Prints a markdown table (run, concurrency, server, output tok/s, share of the
+raw loop, TTFT p50/p99, TPOT and E2E p50, failures, peak RSS so far) with the machine and the command, and
+writes it to ``--output`` (every bench result beside it, as ``.json``).
+
+    python benchmarks/compare_servers.py [--model GGUF] [--concurrency 1,4,16] [--parallel 16]
+        [--max-tokens 64] [--num-prompts N] [--temperature 0.7] [--threads N] [--repeat 3]
+        [--servers deepfort,llama-server] [--output docs/benchmarks-servers.md]
 """
 
 from __future__ import annotations
@@ -32,12 +41,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import llama_server
 from single_stream import cpu_model, free_port
 
 from deepfort.catalog import embedded_model_path
 
 HERE = Path(__file__).resolve().parent
-SERVERS = ("deepfort", "llama-cpp-python")
+SERVERS = ("deepfort", "deepfort-defaults", "deepfort-no-moderation", "llama-server", "llama-cpp-python")
 RAW = "raw llama.cpp loop"
 
 
@@ -45,8 +55,10 @@ RAW = "raw llama.cpp loop"
 class Row:
     concurrency: int
     server: str
+    run: int = 1
     tok_s: float | None = None
     ttft_ms: float | None = None
+    ttft_p99_ms: float | None = None
     tpot_ms: float | None = None
     e2e_ms: float | None = None
     failures: str = "-"
@@ -68,26 +80,28 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def server_command(name: str, args: argparse.Namespace, port: int) -> tuple[list[str], str]:
+def server_command(name: str, args: argparse.Namespace, port: int, tmp: Path) -> tuple[list[str], str]:
     """The command line and the path that answers 200 once the server can take requests."""
     gguf, threads = str(args.model), str(args.threads)
-    if name == "deepfort":
-        command = [
-            sys.executable,
-            "-m",
-            "deepfort",
-            "serve",
-            "--model",
-            gguf,
-            "--parallel",
-            str(args.parallel),
-        ]
-        command += ["--port", str(port), "--threads", threads, "--log-level", "warning"]
-        if args.deepfort_n_ctx:
-            command += ["--n-ctx", str(args.deepfort_n_ctx)]
+    if name.startswith("deepfort"):
+        command = [sys.executable, "-m", "deepfort", "serve", "--model", gguf, "--port", str(port)]
+        command += ["--log-level", "warning"]
+        if name != "deepfort-defaults":
+            command += ["--parallel", str(args.parallel), "--threads", threads, "--n-ctx", str(args.n_ctx)]
+        if name == "deepfort-no-moderation":
+            config = tmp / "no-moderation.yaml"
+            config.write_text("guard:\n  moderation:\n    enabled: false\n", encoding="utf-8")
+            command += ["--config", str(config)]
         return command, "/ready"
+    if name == "llama-server":
+        # Slots share -c cells; each gets n_ctx like deepfort's. Its default sampling chain (top-k 40,
+        # top-p 0.95, min-p 0.05) applies where a request leaves a field out.
+        command = [str(args.llama_server), "--model", gguf, "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--threads", threads, "--threads-batch", threads, "--parallel", str(args.parallel)]
+        command += ["--ctx-size", str(args.n_ctx * args.parallel), "--no-webui", "--log-disable"]
+        return command, "/health"
     # Its defaults would use half the cores and cut a running stream short whenever a request arrives.
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--n_ctx", str(args.llama_n_ctx)]
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--n_ctx", str(args.n_ctx)]
     command += [
         "--host",
         "127.0.0.1",
@@ -118,7 +132,7 @@ def running(
 ) -> Iterator[tuple[str, Callable[[], float | None]]]:
     """Start a server; yields its /v1 URL and a function reading its peak RSS so far."""
     port = free_port()
-    command, ready = server_command(name, args, port)
+    command, ready = server_command(name, args, port, tmp)
     log(f"[{name}] {shlex.join(command)}")
     log_path = tmp / f"{name}.log"
     env = {**os.environ, "DEEPFORT_DATA_DIR": str(tmp / "data")}
@@ -151,7 +165,7 @@ def running(
 
 def bench(url: str, concurrency: int, args: argparse.Namespace) -> dict[str, Any] | str:
     """``deepfort bench --json`` result, or the reason there is none."""
-    num_prompts = args.num_prompts or max(8, 2 * concurrency)
+    num_prompts = args.num_prompts or max(8, 3 * concurrency)
     command = [
         sys.executable,
         "-m",
@@ -165,6 +179,7 @@ def bench(url: str, concurrency: int, args: argparse.Namespace) -> dict[str, Any
     ]
     command += ["--num-prompts", str(num_prompts), "--max-tokens", str(args.max_tokens)]
     command += ["--dataset", args.dataset, "--warmup", "1", "--seed", "0"]
+    command += ["--temperature", str(args.temperature)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=args.bench_timeout, check=False)
     try:
         result = json.loads(done.stdout)
@@ -173,21 +188,25 @@ def bench(url: str, concurrency: int, args: argparse.Namespace) -> dict[str, Any
     return result if isinstance(result, dict) else "bench printed no JSON object"
 
 
-def server_rows(name: str, args: argparse.Namespace, tmp: Path) -> list[Row]:
+def server_rows(name: str, args: argparse.Namespace, tmp: Path, run: int) -> list[Row]:
     rows: list[Row] = []
     with running(name, args, tmp) as (url, rss):
         for c in args.concurrency:
             result = bench(url, c, args)
-            row = Row(c, name, rss_mib=rss(), result=None if isinstance(result, str) else result)
+            row = Row(c, name, run, rss_mib=rss(), result=None if isinstance(result, str) else result)
             if isinstance(result, str):
                 row.failures = result
             else:
                 row.tok_s, row.ttft_ms = result["output_throughput"], result["median_ttft_ms"]
+                row.ttft_p99_ms = result["p99_ttft_ms"]
                 row.tpot_ms, row.e2e_ms = result["median_tpot_ms"], result["median_e2el_ms"]
                 row.failures = f"{result['failed']}/{result['failed'] + result['completed']}"
                 if result["errors"]:
                     row.failures += f" ({result['errors'][0][:80]})"
-            log(f"[{name}] concurrency {c}: {row.tok_s} tok/s, failures {row.failures}")
+            log(
+                f"[{name}] run {run}, concurrency {c}: {row.tok_s} tok/s, TTFT p50 {row.ttft_ms} ms, "
+                f"failures {row.failures}"
+            )
             rows.append(row)
     return rows
 
@@ -211,7 +230,9 @@ def raw_row(concurrency: int, args: argparse.Namespace) -> Row:
     tok_s = float(result["decode_tokens_per_s_p50"])
     log(f"[raw] parallel {concurrency}: {tok_s} tok/s")
     # TTFT here is the prefill of all C prompts in one batch; TPOT is one decode step.
-    return Row(concurrency, RAW, tok_s, result["prompt_ms_p50"], 1000 * concurrency / tok_s, result=result)
+    return Row(
+        concurrency, RAW, 1, tok_s, result["prompt_ms_p50"], None, 1000 * concurrency / tok_s, result=result
+    )
 
 
 def _num(value: float | None, digits: int = 1) -> str:
@@ -224,29 +245,35 @@ def markdown(rows: list[Row], args: argparse.Namespace, command: str, pressure: 
         f"## Servers under concurrent load ({datetime.now(UTC).strftime('%Y-%m-%d %H:%M')} UTC)",
         "",
         f"Machine: `nproc` = {os.cpu_count()}, {cpu_model()}. deepfort {version('deepfort')}, "
-        f"llama-cpp-python {version('llama-cpp-python')}. Model: `{Path(args.model).name}`.",
+        f"llama-cpp-python {version('llama-cpp-python')} (llama-server built from its vendored llama.cpp). "
+        f"Model: `{Path(args.model).name}`.",
         f"Load: `deepfort bench`, streaming chat, dataset `{args.dataset}`, {args.max_tokens} max tokens, "
-        f"temperature 0, max(8, 2 x concurrency) prompts unless set, one warm-up request; "
-        f"{args.threads} threads for every server and the loop; deepfort with `--parallel {args.parallel}`, "
-        f"llama-cpp-python's server with `--n_ctx {args.llama_n_ctx} --interrupt_requests false`.",
+        f"temperature {args.temperature}, seed 0, max(8, 3 x concurrency) prompts unless set, one warm-up "
+        f"request; {args.threads} threads and {args.parallel} slots of {args.n_ctx} tokens for every server "
+        "and the loop, except `deepfort-defaults` (every setting its default) and llama-cpp-python's "
+        "server (one request at a time, `--interrupt_requests false`). Each server fills in its own "
+        "sampling defaults for what the request leaves out (deepfort's embedded model: top-p 0.9; "
+        "llama-server: top-k 40, top-p 0.95, min-p 0.05).",
         "The raw loop decodes C copies of one prompt together (EOS ignored); its TTFT column is the prefill "
         "of all C prompts in one batch, its TPOT one decode step. llama-cpp-python's server sends no usage "
         "chunk, so its output tokens are counted as content chunks.",
         f"CPU pressure (PSI `some avg60`) before and after the run: {pressure}; above a few per cent "
         "something else was running and the numbers are not comparable.",
         "",
-        "| concurrency | server | output tok/s | % of raw loop | TTFT p50 ms | TPOT p50 ms | E2E p50 ms "
-        "| failures | peak RSS MiB |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| run | concurrency | server | output tok/s | % of raw loop | TTFT p50 ms | TTFT p99 ms "
+        "| TPOT p50 ms | E2E p50 ms | failures | peak RSS MiB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     order = {name: i for i, name in enumerate((*SERVERS, RAW))}
     lines = []
-    for r in sorted(rows, key=lambda r: (r.concurrency, order.get(r.server, 99))):
+    for r in sorted(rows, key=lambda r: (r.concurrency, r.server == RAW, r.run, order.get(r.server, 99))):
         ceiling = raw.get(r.concurrency)
         share = f"{100 * r.tok_s / ceiling:.0f} %" if r.tok_s and ceiling and r.server != RAW else "-"
+        run = "-" if r.server == RAW else str(r.run)
         lines.append(
-            f"| {r.concurrency} | {r.server} | {_num(r.tok_s)} | {share} | {_num(r.ttft_ms)} | "
-            f"{_num(r.tpot_ms)} | {_num(r.e2e_ms)} | {r.failures} | {_num(r.rss_mib)} |"
+            f"| {run} | {r.concurrency} | {r.server} | {_num(r.tok_s)} | {share} | {_num(r.ttft_ms)} "
+            f"| {_num(r.ttft_p99_ms)} | {_num(r.tpot_ms)} | {_num(r.e2e_ms)} | {r.failures} "
+            f"| {_num(r.rss_mib)} |"
         )
     return "\n".join([*head, *lines, "", "Command:", "", "```sh", command, "```", ""])
 
@@ -256,16 +283,19 @@ def parse_args() -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", type=Path, default=None, help="GGUF file (default: the embedded model)")
-    parser.add_argument("--concurrency", default="1,4,16,32", help="comma-separated client counts")
-    parser.add_argument("--parallel", type=int, default=32, help="deepfort serve --parallel")
-    parser.add_argument("--deepfort-n-ctx", type=int, default=None, help="deepfort serve --n-ctx")
-    parser.add_argument("--llama-n-ctx", type=int, default=4096, help="llama_cpp.server --n_ctx")
+    parser.add_argument("--concurrency", default="1,4,16", help="comma-separated client counts")
+    parser.add_argument("--parallel", type=int, default=16, help="slots of every server")
+    parser.add_argument("--n-ctx", type=int, default=4096, help="context of one slot, in tokens")
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--num-prompts", type=int, default=None, help="default: max(8, 2 x concurrency)")
+    parser.add_argument("--num-prompts", type=int, default=None, help="default: max(8, 3 x concurrency)")
+    parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--dataset", default="builtin:short", help="deepfort bench --dataset")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--servers", default=",".join(SERVERS), help=f"some of: {', '.join(SERVERS)}")
+    parser.add_argument("--servers", default="deepfort,llama-server", help=f"some of: {', '.join(SERVERS)}")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of every server, back to back")
+    parser.add_argument("--llama-server", type=Path, default=None, help="binary (default: build it)")
     parser.add_argument("--raw-runs", type=int, default=3, help="raw_decode.py --runs (median)")
+    parser.add_argument("--no-raw", action="store_true", help="skip the raw loop")
     parser.add_argument("--bench-timeout", type=float, default=1800, help="seconds for one bench run")
     parser.add_argument("--output", type=Path, default=Path("docs/benchmarks-servers.md"))
     args = parser.parse_args()
@@ -273,8 +303,8 @@ def parse_args() -> argparse.Namespace:
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     unknown = set(args.servers) - set(SERVERS)
-    if unknown or not args.concurrency or min(args.concurrency) < 1:
-        parser.error(f"unknown servers {sorted(unknown)} or bad --concurrency")
+    if unknown or not args.concurrency or min(args.concurrency) < 1 or args.repeat < 1:
+        parser.error(f"unknown servers {sorted(unknown)}, bad --concurrency or bad --repeat")
     return args
 
 
@@ -284,13 +314,17 @@ def main() -> None:
     command = shlex.join([python, *sys.argv])
     if "llama-cpp-python" in args.servers and importlib.util.find_spec("sse_starlette") is None:
         raise SystemExit("llama-cpp-python's server is not installed: pip install -e '.[bench]'")
+    if "llama-server" in args.servers and args.llama_server is None:
+        args.llama_server = llama_server.ensure_built()
     before = cpu_pressure()
     log(f"CPU pressure (PSI some avg60) now: {before}")
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.servers:
-            rows += server_rows(name, args, Path(tmp))
-    rows += [raw_row(c, args) for c in args.concurrency]
+        for run in range(1, args.repeat + 1):
+            for name in args.servers:
+                rows += server_rows(name, args, Path(tmp), run)
+    if not args.no_raw:
+        rows += [raw_row(c, args) for c in args.concurrency]
     text = markdown(rows, args, command, f"{before} / {cpu_pressure()}")
     print(text)
     args.output.parent.mkdir(parents=True, exist_ok=True)

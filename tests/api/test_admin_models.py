@@ -19,7 +19,7 @@ def test_a_model_added_while_running_is_served_now_and_after_a_restart(tmp_path:
     try:
         card = httpx.get(f"{server.v1}/models/smollm2-135m", timeout=10).json()
         assert card["demo"] is True  # the embedded GGUF, though the config names it
-        assert card["sampling_defaults"] == {"temperature": 0.2, "top_p": 0.9}
+        assert card["sampling_defaults"] == {"temperature": 0.2, "top_p": 0.9, "top_k": 40}
         added = httpx.post(
             f"{server.base_url}/admin/models",
             json={

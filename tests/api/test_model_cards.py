@@ -62,4 +62,4 @@ def test_the_embedded_model_card_says_demo(served: InProcess) -> None:
     cards = _cards(ServedModel(spec=spec, engine=engine, parser=None))
     assert [c.id for c in cards] == ["smollm2-135m", "smollm2"]
     assert all(c.demo for c in cards)
-    assert cards[0].sampling_defaults == {"temperature": 0.2, "top_p": 0.9}
+    assert cards[0].sampling_defaults == {"temperature": 0.2, "top_p": 0.9, "top_k": 40}

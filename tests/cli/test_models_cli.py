@@ -41,7 +41,7 @@ def test_list_json_shows_the_embedded_model(cli: RunCli, embedded_gguf: Path) ->
     assert embedded["path"] == str(embedded_gguf)
     assert embedded["size_bytes"] == embedded_gguf.stat().st_size
     assert embedded["demo"] is True
-    assert embedded["sampling_defaults"] == {"temperature": 0.2, "top_p": 0.9}
+    assert embedded["sampling_defaults"] == {"temperature": 0.2, "top_p": 0.9, "top_k": 40}
 
 
 def test_list_table_names_every_model(cli: RunCli) -> None:

@@ -7,6 +7,8 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Sequence
 
+import psutil
+
 from deepfort.config import LocalModel, ServerSettings, embedded_model_path
 from deepfort.engines.base import (
     EngineCapabilities,
@@ -20,6 +22,16 @@ from deepfort.engines.llamacpp.scheduler import Scheduler
 from deepfort.engines.llamacpp.sequence import Seq
 from deepfort.engines.llamacpp.template import CHATML_TEMPLATE, ChatTemplate
 from deepfort.errors import ContextLengthExceededError, EngineError, InvalidRequestError
+
+KV_MEMORY_SHARE = 0.25
+"""The most of the available memory the default KV cache takes."""
+
+
+def default_kv_cells(model: LlamaModel, n_ctx: int, slots: int) -> int:
+    """``n_ctx`` cells for every slot, at most what :data:`KV_MEMORY_SHARE` of the available memory holds
+    (never below one full context): slots share the pool, so a tight pool only makes long requests wait."""
+    budget = int(psutil.virtual_memory().available * KV_MEMORY_SHARE)
+    return max(n_ctx, min(n_ctx * slots, budget // max(model.kv_bytes_per_cell, 1)))
 
 
 class LlamaCppEngine:
@@ -52,14 +64,15 @@ class LlamaCppEngine:
             model,
             model_id=cfg.id,
             n_ctx=cfg.n_ctx,
-            n_parallel=cfg.n_parallel,
-            kv_cells=cfg.kv_cells or cfg.n_ctx * cfg.n_parallel,
+            n_parallel=cfg.slots,
+            kv_cells=cfg.kv_cells or default_kv_cells(model, cfg.n_ctx, cfg.slots),
             prefill_chunk=cfg.prefill_chunk,
             n_batch=cfg.n_batch,
             n_threads=threads,
             n_threads_batch=cfg.n_threads_batch or threads,
             queue_size=cfg.queue_size if cfg.queue_size is not None else self.server.queue_size,
             retry_after_s=self.server.retry_after_s,
+            prompt_cache_bytes=cfg.prompt_cache_mib * 1024**2,
         )
         self._model = model
         self._scheduler.start()
@@ -113,7 +126,7 @@ class LlamaCppEngine:
         info: dict[str, object] = {
             "path": str(self.path),
             "n_ctx": self.n_ctx,
-            "n_parallel": self.config.n_parallel,
+            "n_parallel": self.config.slots,
         }
         if self._model is not None:
             m = self._model

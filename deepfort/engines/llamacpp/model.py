@@ -98,6 +98,13 @@ class LlamaModel:
         return int(lc.llama_model_size(self.ptr))
 
     @property
+    def kv_bytes_per_cell(self) -> int:
+        """f16 keys and values of one cell in every layer (the KV cache's default type)."""
+        head_dim = lc.llama_model_n_embd(self.ptr) // max(lc.llama_model_n_head(self.ptr), 1)
+        per_layer = 2 * lc.llama_model_n_head_kv(self.ptr) * head_dim * 2
+        return int(lc.llama_model_n_layer(self.ptr) * per_layer)
+
+    @property
     def description(self) -> str:
         buf = ctypes.create_string_buffer(256)
         lc.llama_model_desc(self.ptr, buf, len(buf))

@@ -5,6 +5,10 @@ slot keeps its cells as a prompt cache (as llama-server's slots do): a later req
 the same way takes that slot and only computes the rest. A request can also start from a prefix of a
 *running* sequence: ``llama_memory_seq_cp`` shares those cells instead of recomputing them.
 
+A cache about to be dropped (its slot taken by another prompt, or evicted for cells) is first kept in
+host memory by :class:`~deepfort.engines.llamacpp.promptcache.HostPromptCache`, and copied back into a
+slot when a later prompt shares a longer prefix with it than with any slot.
+
 Cell accounting is our own count (llama.cpp exposes no public used-cells figure): cells shared through
 ``seq_cp`` are counted once per sequence, which over-counts and so errs towards admitting less, never
 towards overfilling. A failed decode (no free cells) is the backstop: the scheduler preempts and retries.
@@ -21,6 +25,7 @@ import llama_cpp as lc
 
 from deepfort.engines.llamacpp import planner
 from deepfort.engines.llamacpp.planner import Reuse
+from deepfort.engines.llamacpp.promptcache import MIN_TOKENS, HostPromptCache
 from deepfort.engines.llamacpp.sequence import Seq
 
 
@@ -34,9 +39,17 @@ class Slot:
 
 
 class SlotTable:
-    def __init__(self, memory: lc.llama_memory_t, n_slots: int, total_cells: int) -> None:
+    def __init__(
+        self,
+        memory: lc.llama_memory_t,
+        n_slots: int,
+        total_cells: int,
+        *,
+        host: HostPromptCache | None = None,
+    ) -> None:
         self.memory = memory
         self.total_cells = total_cells
+        self.host = host
         self.slots = [Slot(i) for i in range(n_slots)]
         self._clock = count(1)
 
@@ -63,7 +76,7 @@ class SlotTable:
         """Drop cached prefixes, least recently used first, until ``need`` cells are unoccupied; never the
         ``protect``ed slots (the cache a new sequence is about to start from)."""
         for index in planner.plan_eviction(self.slots, self.total_cells, need, protect=protect):
-            self._clear(self.slots[index])
+            self._drop_cache(self.slots[index])
 
     # -- acquire / release ----------------------------------------------------------------------------
     def admit(self, seq: Seq) -> planner.Admission | None:
@@ -78,20 +91,41 @@ class SlotTable:
         target, n_common, source = self.slots[reuse.target], reuse.tokens, reuse.source
         protect = tuple(i for i in (reuse.target, source) if i is not None) if n_common else ()
         self.evict_cache(need, protect=protect)
+        if self._restore(seq, target, n_common):
+            return
         if source is not None:
             # Start from a running sequence's prefix: share its cells.
-            self._clear(target)
+            self._drop_cache(target)
             lc.llama_memory_seq_cp(self.memory, source, target.index, 0, n_common)
-        elif n_common > 0 and not lc.llama_memory_seq_rm(self.memory, target.index, n_common, -1):
-            n_common = 0
+        elif n_common > 0:
+            if self.host is not None and len(target.cached) > n_common + MIN_TOKENS:
+                self.host.keep(target.index, target.cached)  # before the part not shared is cut off
+            if not lc.llama_memory_seq_rm(self.memory, target.index, n_common, -1):
+                n_common = 0
         if n_common == 0:
-            self._clear(target)
+            self._drop_cache(target)
+        self._start(seq, target, n_common)
+
+    def _start(self, seq: Seq, target: Slot, n_common: int) -> None:
         target.cached = []
         target.seq = seq
         target.last_used = next(self._clock)
         seq.slot = target.index
         seq.n_past = n_common
         seq.reused = n_common
+
+    def _restore(self, seq: Seq, target: Slot, n_common: int) -> bool:
+        """Start ``seq`` in ``target`` from a host-kept cache when that shares a longer prefix."""
+        if self.host is None or not seq.request.cache_prompt or not len(self.host):
+            return False
+        kept, n_kept = self.host.best(seq.tokens, len(seq.tokens) - 1)
+        if kept is None or n_kept <= n_common:
+            return False
+        self._drop_cache(target)
+        if not self.host.restore(kept, target.index, n_kept, self.memory):
+            n_kept = 0
+        self._start(seq, target, n_kept)
+        return True
 
     def release(self, seq: Seq, *, keep_cache: bool) -> None:
         slot = self.slots[seq.slot]
@@ -103,6 +137,12 @@ class SlotTable:
             self._clear(slot)
         seq.slot = -1
         seq.n_past = 0
+
+    def _drop_cache(self, slot: Slot) -> None:
+        """Drop a slot's cache, keeping it in host memory first."""
+        if slot.cached and self.host is not None:
+            self.host.keep(slot.index, slot.cached)
+        self._clear(slot)
 
     def _clear(self, slot: Slot) -> None:
         lc.llama_memory_seq_rm(self.memory, slot.index, -1, -1)

@@ -1,0 +1,96 @@
+"""Prompt caches kept in host memory once their slot is needed for another prompt.
+
+A slot keeps the cells of the sequence it last ran (:mod:`slots`), so a request whose prompt starts the
+same way computes only the rest. With more distinct prompts in flight than slots, the next request for a
+prompt often finds that its slot has meanwhile been given to another one. Before a slot's cache is
+dropped, its KV state is copied here (``llama_state_seq_get_data``: the cells of one sequence, about
+23 KB a token for the embedded model); a later request whose prompt shares a longer prefix with a kept
+state than with any slot has it copied back into its slot (``llama_state_seq_set_data``) and cut to the
+shared prefix. This is what llama-server's ``--cache-ram`` does; a copy of a few MB takes well under a
+millisecond, recomputing the same tokens several milliseconds each on a CPU.
+
+The states are kept least recently used first out, within a byte budget; a state whose tokens extend
+another's replaces it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import llama_cpp as lc
+
+from deepfort.engines.llamacpp import planner
+
+MIN_TOKENS = 16
+"""Shorter caches are not kept: recomputing them costs about as much as the copy back."""
+
+
+@dataclass(slots=True)
+class Kept:
+    tokens: tuple[int, ...]
+    state: ctypes.Array[ctypes.c_uint8]
+
+
+class HostPromptCache:
+    def __init__(self, ctx: lc.llama_context_p, budget_bytes: int) -> None:
+        self.ctx = ctx
+        self.budget = budget_bytes
+        self._kept: OrderedDict[tuple[int, ...], Kept] = OrderedDict()
+        self.bytes = 0
+        self.restored_total = 0
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def keep(self, seq_id: int, tokens: Sequence[int]) -> None:
+        """Copy sequence ``seq_id``'s cells (holding ``tokens``) before they are dropped."""
+        key = tuple(tokens)
+        if self.budget <= 0 or len(key) < MIN_TOKENS:
+            return
+        if key in self._kept:
+            self._kept.move_to_end(key)
+            return
+        if any(k[: len(key)] == key for k in self._kept if len(k) > len(key)):
+            return  # a longer state already holds these tokens
+        size = lc.llama_state_seq_get_size(self.ctx, seq_id)
+        if size <= 0 or size > self.budget:
+            return
+        state = (ctypes.c_uint8 * size)()
+        if lc.llama_state_seq_get_data(self.ctx, state, size, seq_id) != size:
+            return
+        for shorter in [k for k in self._kept if len(k) < len(key) and key[: len(k)] == k]:
+            self._forget(shorter)
+        self._kept[key] = Kept(key, state)
+        self.bytes += size
+        while self.bytes > self.budget and self._kept:
+            self._forget(next(iter(self._kept)))
+
+    def best(self, tokens: Sequence[int], limit: int) -> tuple[Kept | None, int]:
+        """The kept state sharing the longest prefix with ``tokens`` (at most ``limit`` tokens)."""
+        found: Kept | None = None
+        length = 0
+        for kept in self._kept.values():
+            n = planner.common_prefix(kept.tokens, tokens, limit)
+            if n > length:
+                found, length = kept, n
+        return found, length
+
+    def restore(self, kept: Kept, seq_id: int, n_tokens: int, memory: lc.llama_memory_t) -> bool:
+        """Copy ``kept`` into the (empty) sequence ``seq_id`` and cut it to its first ``n_tokens``."""
+        size = len(kept.state)
+        if lc.llama_state_seq_set_data(self.ctx, kept.state, size, seq_id) != size:
+            lc.llama_memory_seq_rm(memory, seq_id, -1, -1)
+            return False
+        if not lc.llama_memory_seq_rm(memory, seq_id, n_tokens, -1):
+            lc.llama_memory_seq_rm(memory, seq_id, -1, -1)
+            return False
+        self._kept.move_to_end(kept.tokens)
+        self.restored_total += 1
+        return True
+
+    def _forget(self, key: tuple[int, ...]) -> None:
+        kept = self._kept.pop(key)
+        self.bytes -= len(kept.state)
