@@ -252,7 +252,7 @@ def markdown(rows: list[Row], args: argparse.Namespace, command: str, pressure: 
         f"request; {args.threads} threads and {args.parallel} slots of {args.n_ctx} tokens for every server "
         "and the loop, except `deepfort-defaults` (every setting its default) and llama-cpp-python's "
         "server (one request at a time, `--interrupt_requests false`). Each server fills in its own "
-        "sampling defaults for what the request leaves out (deepfort's embedded model: top-p 0.9; "
+        "sampling defaults for what the request leaves out (deepfort's embedded model: top-k 40, top-p 0.9; "
         "llama-server: top-k 40, top-p 0.95, min-p 0.05).",
         "The raw loop decodes C copies of one prompt together (EOS ignored); its TTFT column is the prefill "
         "of all C prompts in one batch, its TPOT one decode step. llama-cpp-python's server sends no usage "
