@@ -146,9 +146,9 @@ class LocalModel(_Model):
     kv_cells: int | None = Field(
         default=None,
         ge=64,
-        description="KV cache cells shared by all slots; default n_ctx * slots, at most what a quarter of "
-        "the available memory holds (never below n_ctx). Fewer cells save memory: requests then wait (or "
-        "the newest is preempted) until cells free up.",
+        description="KV cache cells shared by all slots; default n_ctx x min(slots, 4), at most what a "
+        "quarter of the available memory holds (never below n_ctx). Fewer cells save memory: requests "
+        "then wait (or the newest is preempted) until cells free up.",
     )
     prefill_chunk: int = Field(
         default=256, ge=16, description="Most prompt tokens computed in a step while other streams decode."
@@ -177,6 +177,13 @@ class LocalModel(_Model):
         if self.n_parallel is not None:
             return self.n_parallel
         return min(64, max(4, 8 * (os.cpu_count() or 1)))
+
+    @property
+    def cells(self) -> int:
+        """``kv_cells``, or ``n_ctx`` for up to 4 slots: the slots share one pool, and answers rarely
+        use a whole context, so 16 slots on 4 contexts' worth of cells hold 16 chats at once; long ones
+        wait or are preempted when the pool runs out (the engine also caps the pool by memory)."""
+        return self.kv_cells or self.n_ctx * min(self.slots, 4)
 
     @property
     def embedded(self) -> bool:

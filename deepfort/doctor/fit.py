@@ -6,8 +6,8 @@ Estimate (llama.cpp on the CPU, as ``deepfort serve`` runs local models):
 - KV cache: per cell and layer, ``n_head_kv * (key_length + value_length)`` values of 2 bytes (f16), where
   ``key_length = value_length = n_embd / n_head`` unless the GGUF names them; that is
   ``2 * n_layer * cells * (n_embd / n_head * n_head_kv) * 2`` bytes. A model allocates ``kv_cells`` cells,
-  by default ``n_ctx * slots`` (``n_parallel``, else 8 per core; the engine also caps it at a quarter of
-  the available memory);
+  by default ``n_ctx * min(slots, 4)`` (``LocalModel.cells``; the engine also caps it at a quarter of the
+  available memory);
 - headroom: :data:`HEADROOM_SHARE` of total RAM, at least :data:`HEADROOM_MIN_BYTES`, is kept for the
   OS, the Python process and llama.cpp's compute buffers. The budget is available RAM less the headroom.
 
@@ -94,7 +94,7 @@ def fit_model(model: ModelSpec, path: Path | None, budget: int) -> ModelFit:
         return ModelFit(
             id=model.id, kind="remote", path=None, upstream=model.upstream, n_ctx=0, n_parallel=0, kv_cells=0
         )
-    cells = model.kv_cells or model.n_ctx * model.slots
+    cells = model.cells
     fit = ModelFit(
         id=model.id,
         kind="local",

@@ -27,11 +27,11 @@ KV_MEMORY_SHARE = 0.25
 """The most of the available memory the default KV cache takes."""
 
 
-def default_kv_cells(model: LlamaModel, n_ctx: int, slots: int) -> int:
-    """``n_ctx`` cells for every slot, at most what :data:`KV_MEMORY_SHARE` of the available memory holds
-    (never below one full context): slots share the pool, so a tight pool only makes long requests wait."""
+def default_kv_cells(model: LlamaModel, spec: LocalModel) -> int:
+    """``spec.cells``, at most what :data:`KV_MEMORY_SHARE` of the available memory holds (never below one
+    full context): slots share the pool, so a tight pool only makes long requests wait."""
     budget = int(psutil.virtual_memory().available * KV_MEMORY_SHARE)
-    return max(n_ctx, min(n_ctx * slots, budget // max(model.kv_bytes_per_cell, 1)))
+    return max(spec.n_ctx, min(spec.cells, budget // max(model.kv_bytes_per_cell, 1)))
 
 
 class LlamaCppEngine:
@@ -65,7 +65,7 @@ class LlamaCppEngine:
             model_id=cfg.id,
             n_ctx=cfg.n_ctx,
             n_parallel=cfg.slots,
-            kv_cells=cfg.kv_cells or default_kv_cells(model, cfg.n_ctx, cfg.slots),
+            kv_cells=cfg.kv_cells or default_kv_cells(model, cfg),
             prefill_chunk=cfg.prefill_chunk,
             n_batch=cfg.n_batch,
             n_threads=threads,
