@@ -88,6 +88,7 @@ def server_command(name: str, args: argparse.Namespace, port: int, tmp: Path) ->
         command += ["--log-level", "warning"]
         if name != "deepfort-defaults":
             command += ["--parallel", str(args.parallel), "--threads", threads, "--n-ctx", str(args.n_ctx)]
+            command += ["--kv-cells", str(args.n_ctx * args.parallel)]  # a full context per slot
         if name == "deepfort-no-moderation":
             config = tmp / "no-moderation.yaml"
             config.write_text("guard:\n  moderation:\n    enabled: false\n", encoding="utf-8")
