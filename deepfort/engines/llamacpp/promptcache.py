@@ -40,7 +40,6 @@ class HostPromptCache:
         self.budget = budget_bytes
         self._kept: OrderedDict[tuple[int, ...], Kept] = OrderedDict()
         self.bytes = 0
-        self.restored_total = 0
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -88,7 +87,6 @@ class HostPromptCache:
             lc.llama_memory_seq_rm(memory, seq_id, -1, -1)
             return False
         self._kept.move_to_end(kept.tokens)
-        self.restored_total += 1
         return True
 
     def _forget(self, key: tuple[int, ...]) -> None:

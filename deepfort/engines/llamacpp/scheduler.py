@@ -73,7 +73,7 @@ class Scheduler:
         params.n_threads_batch = n_threads_batch
         # One pool of cells for all slots: a long conversation may use more than its share, and
         # sequences can share prefix cells (seq_cp) across slots. (One stream per slot, as llama-server
-        # has, decoded 10 % slower at 16 streams of unequal length here: docs/benchmarks.md.)
+        # has, made 101-113 tok/s at 16 streams here against 132-145 unified: docs/benchmarks.md.)
         params.kv_unified = True
         params.no_perf = True
         ctx = lc.llama_init_from_model(model.ptr, params)
