@@ -7,6 +7,8 @@ each server, started once on a free loopback port with the same thread count and
 - ``deepfort-defaults``: ``deepfort serve --model GGUF``, every setting its default (the slot count
   chosen from the machine);
 - ``deepfort-no-moderation``: as ``deepfort``, with ``guard.moderation.enabled: false``;
+- ``deepfort-unified``: as ``deepfort``, with one KV pool for all slots (``--kv-unified``) instead of
+  a stream per slot;
 - ``llama-server``: llama.cpp's server built from the llama.cpp sources vendored in the llama-cpp-python
   sdist deepfort runs (:mod:`llama_server` builds it once), ``-np P -c P x n_ctx``;
 - ``llama-cpp-python``: ``python -m llama_cpp.server`` (the ``bench`` extra), one request at a time;
@@ -17,7 +19,7 @@ raw loop, TTFT p50/p99, TPOT and E2E p50, failures, peak RSS so far) with the ma
 writes it to ``--output`` (every bench result beside it, as ``.json``).
 
     python benchmarks/compare_servers.py [--model GGUF] [--concurrency 1,4,16] [--parallel 16]
-        [--max-tokens 64] [--num-prompts N] [--temperature 0.7] [--threads N] [--repeat 3]
+        [--max-tokens 64] [--num-prompts N] [--temperature 0.7] [--ignore-eos] [--threads N] [--repeat 3]
         [--servers deepfort,llama-server] [--output docs/benchmarks-servers.md]
 """
 
@@ -47,7 +49,14 @@ from single_stream import cpu_model, free_port
 from deepfort.catalog import embedded_model_path
 
 HERE = Path(__file__).resolve().parent
-SERVERS = ("deepfort", "deepfort-defaults", "deepfort-no-moderation", "llama-server", "llama-cpp-python")
+SERVERS = (
+    "deepfort",
+    "deepfort-defaults",
+    "deepfort-no-moderation",
+    "deepfort-unified",
+    "llama-server",
+    "llama-cpp-python",
+)
 RAW = "raw llama.cpp loop"
 
 
@@ -93,6 +102,8 @@ def server_command(name: str, args: argparse.Namespace, port: int, tmp: Path) ->
             config = tmp / "no-moderation.yaml"
             config.write_text("guard:\n  moderation:\n    enabled: false\n", encoding="utf-8")
             command += ["--config", str(config)]
+        if name == "deepfort-unified":
+            command += ["--kv-unified"]
         return command, "/ready"
     if name == "llama-server":
         # Slots share -c cells; each gets n_ctx like deepfort's. Its default sampling chain (top-k 40,
@@ -181,6 +192,8 @@ def bench(url: str, concurrency: int, args: argparse.Namespace) -> dict[str, Any
     command += ["--num-prompts", str(num_prompts), "--max-tokens", str(args.max_tokens)]
     command += ["--dataset", args.dataset, "--warmup", "1", "--seed", "0"]
     command += ["--temperature", str(args.temperature)]
+    if args.ignore_eos:
+        command += ["--ignore-eos"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=args.bench_timeout, check=False)
     try:
         result = json.loads(done.stdout)
@@ -295,6 +308,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--num-prompts", type=int, default=None, help="default: max(8, 3 x concurrency)")
     parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--ignore-eos", action="store_true", help="every answer runs to --max-tokens")
     parser.add_argument("--dataset", default="builtin:short", help="deepfort bench --dataset")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--servers", default="deepfort,llama-server", help=f"some of: {', '.join(SERVERS)}")

@@ -113,7 +113,7 @@ _UPSTREAM_KEYS = frozenset({"upstream", "upstream_model", "api_key_env", "think_
 _LOCAL_KEYS = frozenset(
     {
         "engine", "path", "n_ctx", "n_threads", "n_threads_batch", "n_batch", "n_parallel", "kv_cells",
-        "prefill_chunk", "prompt_cache_mib", "queue_size", "chat_template", "reasoning_parser",
+        "kv_unified", "prefill_chunk", "prompt_cache_mib", "queue_size", "chat_template", "reasoning_parser",
     }
 )  # fmt: skip
 
@@ -122,6 +122,10 @@ def _without(data: Any, keys: frozenset[str]) -> Any:
     if isinstance(data, dict):
         return {k: v for k, v in data.items() if k not in keys}
     return data
+
+
+KV_MEMORY_SHARE = 0.25
+"""The most of the available memory a default KV cache takes."""
 
 
 class LocalModel(_Model):
@@ -146,9 +150,16 @@ class LocalModel(_Model):
     kv_cells: int | None = Field(
         default=None,
         ge=64,
-        description="KV cache cells shared by all slots; default n_ctx x min(slots, 4), at most what a "
-        "quarter of the available memory holds (never below n_ctx). Fewer cells save memory: requests "
-        "then wait (or the newest is preempted) until cells free up.",
+        description="KV cache cells for all slots together (llama-server's -c); default n_ctx x slots, so "
+        "every slot holds a full context, unless that takes more than a quarter of the available memory: "
+        "then n_ctx x min(slots, 4) (never below n_ctx) in one shared pool.",
+    )
+    kv_unified: bool | None = Field(
+        default=None,
+        description="One KV pool shared by all slots (true) or one stream of kv_cells / slots cells per "
+        "slot (false, llama-server's layout with -np: each sequence's attention spans only its own "
+        "cells, about a third faster a step at 16 streams). Default: per slot when every slot gets a "
+        "full context, else shared, where requests wait or the newest is preempted when cells run out.",
     )
     prefill_chunk: int = Field(
         default=256, ge=16, description="Most prompt tokens computed in a step while other streams decode."
@@ -180,10 +191,23 @@ class LocalModel(_Model):
 
     @property
     def cells(self) -> int:
-        """``kv_cells``, or ``n_ctx`` for up to 4 slots: the slots share one pool, and answers rarely
-        use a whole context, so 16 slots on 4 contexts' worth of cells hold 16 chats at once; long ones
-        wait or are preempted when the pool runs out (the engine also caps the pool by memory)."""
-        return self.kv_cells or self.n_ctx * min(self.slots, 4)
+        """``kv_cells``, or a full context for every slot (:meth:`kv_layout` takes less when memory is
+        short)."""
+        return self.kv_cells or self.n_ctx * self.slots
+
+    def kv_layout(self, bytes_per_cell: int, available_bytes: int) -> tuple[int, bool]:
+        """The KV cache the engine allocates: (cells, unified). By default every slot gets its own stream
+        of a full context; when that takes more than :data:`KV_MEMORY_SHARE` of ``available_bytes``, the
+        slots share a pool of ``n_ctx x min(slots, 4)`` cells or what that share holds, never below one
+        context (answers rarely fill a context, so 16 chats fit in 4 contexts' worth of cells)."""
+        full = self.n_ctx * self.slots
+        cells = self.kv_cells
+        if cells is None:
+            affordable = int(available_bytes * KV_MEMORY_SHARE) // max(bytes_per_cell, 1)
+            pool = max(self.n_ctx, min(self.n_ctx * min(self.slots, 4), affordable))
+            cells = full if full <= affordable else pool
+        unified = self.kv_unified if self.kv_unified is not None else cells < full
+        return cells, unified
 
     @property
     def embedded(self) -> bool:

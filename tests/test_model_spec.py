@@ -169,3 +169,23 @@ def test_slots_default_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None
         monkeypatch.setattr("deepfort.config.os.cpu_count", lambda cores=cores: cores)
         assert LocalModel(id="m").slots == slots
     assert LocalModel(id="m", n_parallel=3).slots == 3
+
+
+def test_kv_layout_gives_each_slot_a_stream_when_memory_allows() -> None:
+    """A full context per slot in its own stream by default; a shared pool of four contexts' worth when
+    that would take more than a quarter of the memory; explicit settings win."""
+    model = LocalModel(id="m", n_ctx=1000, n_parallel=16)
+    per_cell = 1000
+    roomy = 4 * 16 * 1000 * per_cell  # a quarter of it holds 16 contexts exactly
+    assert model.kv_layout(per_cell, roomy) == (16_000, False)
+    assert model.kv_layout(per_cell, roomy - 4) == (4_000, True)
+    assert model.kv_layout(per_cell, 4 * 2500 * per_cell) == (2_500, True)  # what a quarter holds
+    assert model.kv_layout(per_cell, 4 * 10 * per_cell) == (1_000, True)  # never below one context
+    tight = LocalModel(id="m", n_ctx=1000, n_parallel=4, kv_cells=640)
+    assert tight.kv_layout(per_cell, roomy) == (640, True)  # fewer cells than contexts: a pool
+    forced = LocalModel(id="m", n_ctx=1000, n_parallel=4, kv_cells=640, kv_unified=False)
+    assert forced.kv_layout(per_cell, roomy) == (640, False)
+    assert LocalModel(id="m", n_ctx=1000, n_parallel=4, kv_unified=True).kv_layout(per_cell, roomy) == (
+        4_000,
+        True,
+    )

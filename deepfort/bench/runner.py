@@ -40,6 +40,8 @@ class LoadConfig:
     request_rate: float = math.inf
     max_concurrency: int | None = None
     arrival_seed: int = 0
+    ignore_eos: bool = False
+    """Ask for exactly ``max_tokens`` tokens (vLLM's and llama-server's ``ignore_eos``)."""
 
 
 def open_client(url: str, api_key: str | None, timeout_s: float) -> httpx.AsyncClient:
@@ -101,6 +103,8 @@ def request_body(cfg: LoadConfig, prompt: BenchPrompt) -> dict[str, Any]:
     }
     if cfg.seed is not None:
         body["seed"] = cfg.seed
+    if cfg.ignore_eos:
+        body["ignore_eos"] = True
     return body
 
 

@@ -119,6 +119,9 @@ def bench(
     ] = None,
     api_key: Annotated[str | None, typer.Option(help="Sent as Authorization: Bearer KEY.")] = None,
     warmup: Annotated[int, typer.Option(min=0, help="Requests sent first and not measured.")] = 1,
+    ignore_eos: Annotated[
+        bool, typer.Option("--ignore-eos", help="Ask for exactly max_tokens tokens (vLLM, llama-server).")
+    ] = False,
     timeout: Annotated[
         float, typer.Option(min=0.1, help="Seconds to wait for a connection or event.")
     ] = 600.0,
@@ -137,6 +140,7 @@ def bench(
         request_rate=rate,
         max_concurrency=limit,
         arrival_seed=seed or 0,
+        ignore_eos=ignore_eos,
     )
     started = datetime.now(UTC).isoformat(timespec="seconds")
     used_model, summary = asyncio.run(_measure(url, api_key, timeout, cfg, prompts, warmup))

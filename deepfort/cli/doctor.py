@@ -81,7 +81,7 @@ def _models(d: Diagnosis) -> Table:
             table.add_row(
                 escape(m.id),
                 _size(m.weights_bytes),
-                str(m.kv_cells),
+                f"{m.kv_cells} ({'one pool' if m.kv_unified else 'per slot'})",
                 _size(m.kv_bytes),
                 _size(m.need_bytes),
                 "[green]yes[/]" if m.fits else "[red]no[/]",

@@ -99,7 +99,15 @@ def serve(
     n_threads: Annotated[int | None, typer.Option("--threads", help="CPU threads per model.")] = None,
     kv_cells: Annotated[
         int | None,
-        typer.Option("--kv-cells", help="KV cells shared by the slots [default: n_ctx x parallel]."),
+        typer.Option("--kv-cells", help="KV cells of all slots together [default: n_ctx x parallel]."),
+    ] = None,
+    kv_unified: Annotated[
+        bool | None,
+        typer.Option(
+            "--kv-unified/--kv-per-slot",
+            help="One KV pool for all slots, or a stream per slot [default: per slot when memory holds "
+            "a full context for each].",
+        ),
     ] = None,
     reasoning_parser: Annotated[
         str | None, typer.Option(help="e.g. deepseek_r1, for --model models.")
@@ -149,6 +157,7 @@ def serve(
             "n_parallel": n_parallel,
             "n_threads": n_threads,
             "kv_cells": kv_cells,
+            "kv_unified": kv_unified,
         }
         resolved = apply_model_flags(models, given, changes, reasoning_parser)
     except ValueError as exc:

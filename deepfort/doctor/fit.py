@@ -5,9 +5,9 @@ Estimate (llama.cpp on the CPU, as ``deepfort serve`` runs local models):
 - weights: the GGUF file's size (llama.cpp maps the file; the tensors are most of it);
 - KV cache: per cell and layer, ``n_head_kv * (key_length + value_length)`` values of 2 bytes (f16), where
   ``key_length = value_length = n_embd / n_head`` unless the GGUF names them; that is
-  ``2 * n_layer * cells * (n_embd / n_head * n_head_kv) * 2`` bytes. A model allocates ``kv_cells`` cells,
-  by default ``n_ctx * min(slots, 4)`` (``LocalModel.cells``; the engine also caps it at a quarter of the
-  available memory);
+  ``2 * n_layer * cells * (n_embd / n_head * n_head_kv) * 2`` bytes. A model allocates ``kv_cells`` cells
+  as the engine does (``LocalModel.kv_layout`` on the budget): by default a full ``n_ctx`` for every slot,
+  or, when that takes more than a quarter of the memory, one pool of ``n_ctx * min(slots, 4)`` cells;
 - headroom: :data:`HEADROOM_SHARE` of total RAM, at least :data:`HEADROOM_MIN_BYTES`, is kept for the
   OS, the Python process and llama.cpp's compute buffers. The budget is available RAM less the headroom.
 
@@ -76,6 +76,7 @@ class ModelFit:
     n_ctx: int
     n_parallel: int
     kv_cells: int
+    kv_unified: bool = False
     weights_bytes: int | None = None
     kv_bytes_per_cell: int | None = None
     kv_bytes: int | None = None
@@ -94,7 +95,6 @@ def fit_model(model: ModelSpec, path: Path | None, budget: int) -> ModelFit:
         return ModelFit(
             id=model.id, kind="remote", path=None, upstream=model.upstream, n_ctx=0, n_parallel=0, kv_cells=0
         )
-    cells = model.cells
     fit = ModelFit(
         id=model.id,
         kind="local",
@@ -102,7 +102,7 @@ def fit_model(model: ModelSpec, path: Path | None, budget: int) -> ModelFit:
         upstream=None,
         n_ctx=model.n_ctx,
         n_parallel=model.slots,
-        kv_cells=cells,
+        kv_cells=model.cells,
     )
     if path is None or not path.is_file():
         fit.error = f"model file not found: {path}" if path is not None else "the embedded model is missing"
@@ -113,6 +113,8 @@ def fit_model(model: ModelSpec, path: Path | None, budget: int) -> ModelFit:
         fit.error = str(exc)
         return fit
     fit.weights_bytes = path.stat().st_size
+    cells, fit.kv_unified = model.kv_layout(per_cell, budget)
+    fit.kv_cells = cells
     fit.kv_bytes_per_cell = per_cell
     fit.kv_bytes = per_cell * cells
     fit.need_bytes = fit.weights_bytes + fit.kv_bytes

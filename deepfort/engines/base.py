@@ -64,6 +64,8 @@ class EngineRequest:
     """Add BOS when tokenizing a text prompt (chat templates usually carry their own)."""
     cache_prompt: bool = True
     """Reuse cached KV cells of a shared prompt prefix (llama-server's name for the switch)."""
+    ignore_eos: bool = False
+    """Generate until ``max_tokens`` even past end-of-sequence tokens (vLLM's and llama-server's name)."""
 
 
 @dataclass(frozen=True, slots=True)

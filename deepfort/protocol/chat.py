@@ -73,6 +73,11 @@ class ChatCompletionRequest(Request):
     repetition_penalty: float | None = Field(default=None, gt=0.0, le=10.0)
     thinking_token_budget: int | None = Field(default=None, ge=0)
     cache_prompt: bool = Field(default=True, description="Reuse cached KV cells of a shared prompt prefix.")
+    ignore_eos: bool = Field(
+        default=False,
+        description="Keep generating past the end-of-sequence token until max_tokens (vLLM's and "
+        "llama-server's switch, for load tests of a fixed length).",
+    )
     # -- extensions (deepfort)
     conversation_id: str | None = Field(
         default=None,

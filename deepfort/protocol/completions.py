@@ -32,6 +32,11 @@ class CompletionRequest(Request):
     repetition_penalty: float | None = Field(default=None, gt=0.0, le=10.0)
     response_format: ResponseFormat | None = None
     cache_prompt: bool = Field(default=True, description="Reuse cached KV cells of a shared prompt prefix.")
+    ignore_eos: bool = Field(
+        default=False,
+        description="Keep generating past the end-of-sequence token until max_tokens (vLLM's and "
+        "llama-server's switch, for load tests of a fixed length).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> CompletionRequest:

@@ -185,26 +185,30 @@ def test_cancelling_one_stream_frees_its_cells_while_others_stream(server: Serve
     wait_until(lambda: server.stats(MODEL)["kv_cells_used"] == 0, "all cells free")
 
 
+def _ask_with_system(server: Server, system: str, question: str, cache: bool) -> dict[str, Any]:
+    reply = httpx.post(
+        f"{server.v1}/chat/completions",
+        json={
+            "model": MODEL,
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": question}],
+            "max_tokens": 24,
+            "temperature": 0,
+            "logprobs": True,
+            "top_logprobs": 2,
+            "cache_prompt": cache,
+        },
+        timeout=300,
+    )
+    assert reply.status_code == 200, reply.text
+    data: dict[str, Any] = reply.json()
+    return data
+
+
 def test_prefix_reuse_hits_and_keeps_greedy_output(server: Server) -> None:
     system = "You are a careful assistant for a hospital. " * 20  # a long shared system prompt
 
     def ask(question: str, cache: bool) -> dict[str, Any]:
-        reply = httpx.post(
-            f"{server.v1}/chat/completions",
-            json={
-                "model": MODEL,
-                "messages": [{"role": "system", "content": system}, {"role": "user", "content": question}],
-                "max_tokens": 24,
-                "temperature": 0,
-                "logprobs": True,
-                "top_logprobs": 2,
-                "cache_prompt": cache,
-            },
-            timeout=300,
-        )
-        assert reply.status_code == 200, reply.text
-        data: dict[str, Any] = reply.json()
-        return data
+        return _ask_with_system(server, system, question, cache)
 
     uncached = ask("What should I do about a headache?", cache=False)
     ask("Where is the pharmacy?", cache=True)  # leaves the system prompt in the cache
@@ -215,4 +219,35 @@ def test_prefix_reuse_hits_and_keeps_greedy_output(server: Server) -> None:
     assert after["prefix_cache_tokens_total"] - before["prefix_cache_tokens_total"] >= 150
     # The reused cells were computed in another batch than a fresh prefill would use: equal greedy
     # output, up to the rounding that _same_or_rounding allows.
+    _same_or_rounding(uncached, cached)
+
+
+def test_prefix_of_a_running_sequence_is_copied_into_another_slot(server: Server) -> None:
+    """With a KV stream per slot (this model's layout), a request sharing a running request's long prefix
+    gets those cells copied into its own slot's stream, and answers as a fresh prefill would."""
+    system = "You answer questions about the railway timetable of a small town. " * 16
+    details = httpx.get(f"{server.v1}/models/{MODEL}", timeout=10).json()["details"]
+    assert (details["kv_unified"], details["kv_cells"]) == (False, 4 * 2048)
+    question = "When does the first train leave?"
+    uncached = _ask_with_system(server, system, question, cache=False)
+    body = {
+        "model": MODEL,
+        "messages": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": "Tell a long story."},
+        ],
+        "max_tokens": 400,
+        "temperature": 0.8,
+        "seed": 7,
+        "stream": True,
+    }
+    with httpx.stream("POST", f"{server.v1}/chat/completions", json=body, timeout=300) as running:
+        lines = running.iter_lines()
+        next(line for line in lines if line.startswith("data: ") and '"content"' in line)  # it decodes
+        before = server.stats(MODEL)
+        cached = _ask_with_system(server, system, question, cache=True)
+        after = server.stats(MODEL)
+        assert server.stats(MODEL)["running"] >= 1  # the long one was still running throughout
+    assert after["prefix_cache_hits_total"] == before["prefix_cache_hits_total"] + 1
+    assert after["prefix_cache_tokens_total"] - before["prefix_cache_tokens_total"] >= 150
     _same_or_rounding(uncached, cached)

@@ -111,3 +111,24 @@ def test_presence_penalty_lowers_every_token_already_said(server: Server) -> Non
     # The control: plain greedy repeats a token where an unsaid one was within 2, so the penalty has work.
     assert _presence_breaks(steps(), 2.0) > 0
     assert _presence_breaks(steps(presence_penalty=2.0), 2.0) == 0
+
+
+def test_ignore_eos_generates_exactly_max_tokens(server: Server) -> None:
+    """A short answer ends at the end-of-sequence token; with ``ignore_eos`` (vLLM's and llama-server's
+    switch) the same request runs on to ``max_tokens``."""
+    messages = [{"role": "user", "content": "Reply with the single word yes."}]
+
+    def ask(**extra: object) -> dict[str, object]:
+        body = {"model": MODEL, "messages": messages, "max_tokens": 48, "temperature": 0, **extra}
+        reply = httpx.post(f"{server.v1}/chat/completions", json=body, timeout=120)
+        assert reply.status_code == 200, reply.text
+        data: dict[str, object] = reply.json()
+        return data
+
+    short, full = ask(), ask(ignore_eos=True)
+    assert short["choices"][0]["finish_reason"] == "stop"  # type: ignore[index]
+    assert short["usage"]["completion_tokens"] < 48  # type: ignore[index]
+    assert full["choices"][0]["finish_reason"] == "length"  # type: ignore[index]
+    assert full["usage"]["completion_tokens"] == 48  # type: ignore[index]
+    answer = short["choices"][0]["message"]["content"]  # type: ignore[index]
+    assert str(full["choices"][0]["message"]["content"]).startswith(str(answer))  # type: ignore[index]

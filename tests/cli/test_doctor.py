@@ -60,7 +60,8 @@ def test_this_machine(cli: RunCli, port: int) -> None:
     assert (model["id"], model["kind"], model["fits"]) == ("smollm2-135m", "local", True)
     assert model["weights_bytes"] == embedded_model_path().stat().st_size
     slots = min(64, max(4, 8 * (os.cpu_count() or 1)))  # the default: 8 per core
-    assert (model["n_parallel"], model["kv_cells"]) == (slots, 4096 * min(slots, 4))
+    # A full context per slot, each in its own stream, when a quarter of the memory holds them.
+    assert (model["n_parallel"], model["kv_cells"], model["kv_unified"]) == (slots, 4096 * slots, False)
     assert 4 <= model["max_slots"] <= 256
     assert {c["name"]: c["status"] for c in out["checks"]} == {
         "model file smollm2-135m": "ok",
@@ -199,6 +200,7 @@ def test_models_from_a_config(cli: RunCli, tmp_path: Path, port: int) -> None:
     out = doctor_json(cli, "--config", str(config), exit_code=1)
     models = {m["id"]: m for m in out["models"]}
     assert models["small"]["fits"] is True and models["small"]["kv_cells"] == 2048
+    assert models["small"]["kv_unified"] is False
     assert models["fake"]["fits"] is None and "does not start with GGUF" in models["fake"]["error"]
     remote = models["deepseek-r1"]
     assert (remote["kind"], remote["upstream"], remote["fits"]) == ("remote", "http://vllm:8000/v1", None)

@@ -135,6 +135,18 @@ def test_no_reuse_when_the_request_opts_out(table: tuple[list[FakeSlot], int], t
     assert slots[reuse.target].seq is None
 
 
+@given(slot_tables())
+def test_packed_slots_fill_from_the_lowest_free_one(table: tuple[list[FakeSlot], int]) -> None:
+    """With a KV stream per slot a new sequence without a prefix to reuse takes the lowest free slot, so
+    running slots stay consecutive (llama.cpp splits a batch at every gap between their ids)."""
+    slots, _ = table
+    free = [s.index for s in slots if s.seq is None]
+    if not free:
+        return
+    assert planner.spare_slot(slots, packed=True) == free[0]
+    assert planner.plan_reuse([9], slots, reuse=True, packed=True) == planner.Reuse(free[0])
+
+
 # -- batching and preemption -------------------------------------------------------------------------------
 @given(running_seqs(), st.integers(0, 40), st.integers(5, 16), st.integers(1, 16))
 def test_preemption_takes_the_newest_first_and_only_what_is_needed(

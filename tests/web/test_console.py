@@ -206,7 +206,7 @@ def test_errors_in_plain_words_with_a_retry(page: Page, console: Console) -> Non
     expect(too_big.get_by_role("button", name="Retry")).to_be_enabled()
 
     page.get_by_role("button", name="New chat").click()  # leave the oversized message behind
-    first = ask(page, "Hi")  # the key's one request this minute
+    first = ask(page, "Hi")  # the key's one request today
     finished(first)
     expect(first.get_by_role("alert")).to_have_count(0)
     limited = ask(page, "Hi again")
@@ -214,7 +214,7 @@ def test_errors_in_plain_words_with_a_retry(page: Page, console: Console) -> Non
     expect(alert).to_contain_text(re.compile(r"Too many requests for your key\. Wait \d+ s, then retry\."))
     expect(alert.get_by_role("button", name=re.compile(r"Retry in \d+ s"))).to_be_disabled()
     alert.get_by_text("Details").click()
-    expect(alert).to_contain_text("limited to 1/min requests")
+    expect(alert).to_contain_text("limited to 1/day requests")
 
 
 def test_admin_creates_a_key_shown_once_then_revokes_it(page: Page, console: Console) -> None:

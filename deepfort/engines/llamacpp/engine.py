@@ -23,15 +23,10 @@ from deepfort.engines.llamacpp.sequence import Seq
 from deepfort.engines.llamacpp.template import CHATML_TEMPLATE, ChatTemplate
 from deepfort.errors import ContextLengthExceededError, EngineError, InvalidRequestError
 
-KV_MEMORY_SHARE = 0.25
-"""The most of the available memory the default KV cache takes."""
 
-
-def default_kv_cells(model: LlamaModel, spec: LocalModel) -> int:
-    """``spec.cells``, at most what :data:`KV_MEMORY_SHARE` of the available memory holds (never below one
-    full context): slots share the pool, so a tight pool only makes long requests wait."""
-    budget = int(psutil.virtual_memory().available * KV_MEMORY_SHARE)
-    return max(spec.n_ctx, min(spec.cells, budget // max(model.kv_bytes_per_cell, 1)))
+def kv_layout(model: LlamaModel, spec: LocalModel) -> tuple[int, bool]:
+    """(cells, unified) for ``spec`` on this machine's available memory (:meth:`LocalModel.kv_layout`)."""
+    return spec.kv_layout(model.kv_bytes_per_cell, psutil.virtual_memory().available)
 
 
 class LlamaCppEngine:
@@ -60,12 +55,14 @@ class LlamaCppEngine:
             bos_token=model.special_text(model.bos),
             eos_token=model.special_text(model.eos),
         )
+        kv_cells, unified = kv_layout(model, cfg)
         self._scheduler = Scheduler(
             model,
             model_id=cfg.id,
             n_ctx=cfg.n_ctx,
             n_parallel=cfg.slots,
-            kv_cells=cfg.kv_cells or default_kv_cells(model, cfg),
+            kv_cells=kv_cells,
+            kv_unified=unified,
             prefill_chunk=cfg.prefill_chunk,
             n_batch=cfg.n_batch,
             n_threads=threads,
@@ -128,6 +125,8 @@ class LlamaCppEngine:
             "n_ctx": self.n_ctx,
             "n_parallel": self.config.slots,
         }
+        if self._scheduler is not None:
+            info.update(kv_cells=self._scheduler.kv_cells, kv_unified=self._scheduler.unified)
         if self._model is not None:
             m = self._model
             info.update(
@@ -157,7 +156,7 @@ class LlamaCppEngine:
         prompt = self._prompt_tokens(model, request)
         if not prompt:
             raise InvalidRequestError("the prompt is empty", param="prompt")
-        limit = min(self.n_ctx, scheduler.kv_cells)
+        limit = min(self.n_ctx, scheduler.context_cells)
         room = limit - len(prompt)
         max_tokens = request.max_tokens if request.max_tokens is not None else room
         if len(prompt) + max_tokens > limit or room < 1:

@@ -99,18 +99,24 @@ class Admission:
     need: int
 
 
-def spare_slot(slots: Sequence[SlotState]) -> int:
+def spare_slot(slots: Sequence[SlotState], *, packed: bool = False) -> int:
     """The free slot a sequence without a usable prefix takes: an empty one, else the least recently
-    used cache. Needs a free slot."""
+    used cache; ``packed``: the lowest free one, so that running slots stay consecutive (with a KV
+    stream per slot llama.cpp computes a run of consecutive slots at once and splits the batch at every
+    gap). Needs a free slot."""
     free = [s for s in slots if s.seq is None]
+    if packed:
+        return free[0].index
     return min(free, key=lambda s: (bool(s.cached), s.last_used)).index
 
 
-def plan_reuse(tokens: Sequence[int], slots: Sequence[SlotState], *, reuse: bool) -> Reuse:
+def plan_reuse(
+    tokens: Sequence[int], slots: Sequence[SlotState], *, reuse: bool, packed: bool = False
+) -> Reuse:
     """The slot a sequence of ``tokens`` takes and how many of them it finds cached: the longest prefix
     shared with a cache or with a running sequence's computed cells, and at most all but one token (the
     last must be computed to get logits). Needs a free slot."""
-    best = Reuse(spare_slot(slots))
+    best = Reuse(spare_slot(slots, packed=packed))
     if not reuse:
         return best
     limit = len(tokens) - 1
@@ -122,18 +128,24 @@ def plan_reuse(tokens: Sequence[int], slots: Sequence[SlotState], *, reuse: bool
         else:
             n = common_prefix(slot.seq.tokens, tokens, min(limit, slot.seq.n_past))
             if n > best.tokens:
-                best = Reuse(spare_slot(slots), n, slot.index)
+                best = Reuse(spare_slot(slots, packed=packed), n, slot.index)
     return best
 
 
 def admit(
-    tokens: Sequence[int], cells_needed: int, slots: Sequence[SlotState], total_cells: int, *, reuse: bool
+    tokens: Sequence[int],
+    cells_needed: int,
+    slots: Sequence[SlotState],
+    total_cells: int,
+    *,
+    reuse: bool,
+    packed: bool = False,
 ) -> Admission | None:
     """Admit the head of the queue now, or None: it waits (first in, first served, so everything behind
     it waits too). It needs a free slot, and its ``cells_needed`` less the reused prefix in free cells."""
     if all(s.seq is not None for s in slots):
         return None
-    plan = plan_reuse(tokens, slots, reuse=reuse)
+    plan = plan_reuse(tokens, slots, reuse=reuse, packed=packed)
     need = cells_needed - plan.tokens
     if need > free_cells(slots, total_cells):
         return None

@@ -92,3 +92,19 @@ class HostPromptCache:
     def _forget(self, key: tuple[int, ...]) -> None:
         kept = self._kept.pop(key)
         self.bytes -= len(kept.state)
+
+
+def copy_prefix(ctx: lc.llama_context_p, source: int, target: int, n_tokens: int) -> bool:
+    """Copy the first ``n_tokens`` cells of sequence ``source`` into the empty sequence ``target`` (another
+    KV stream: ``llama_memory_seq_cp`` across streams copies whole streams only) through its state."""
+    memory = lc.llama_get_memory(ctx)
+    size = lc.llama_state_seq_get_size(ctx, source)
+    state = (ctypes.c_uint8 * size)()
+    if size <= 0 or lc.llama_state_seq_get_data(ctx, state, size, source) != size:
+        return False
+    if lc.llama_state_seq_set_data(ctx, state, size, target) != size or not lc.llama_memory_seq_rm(
+        memory, target, n_tokens, -1
+    ):
+        lc.llama_memory_seq_rm(memory, target, -1, -1)
+        return False
+    return True

@@ -1,4 +1,4 @@
-"""The decode loop: continuous batching over one llama.cpp context with a unified KV cache.
+"""The decode loop: continuous batching over one llama.cpp context, one KV stream per slot or one pool.
 
 Every step builds one ``llama_batch`` with the next token of each decoding sequence plus a budgeted chunk
 of pending prompt tokens (chunked prefill: a long prompt never stalls the streams already decoding),
@@ -49,6 +49,7 @@ class Scheduler:
         n_ctx: int,
         n_parallel: int,
         kv_cells: int,
+        kv_unified: bool,
         n_batch: int,
         prefill_chunk: int,
         n_threads: int,
@@ -71,18 +72,24 @@ class Scheduler:
         params.n_seq_max = n_parallel
         params.n_threads = n_threads
         params.n_threads_batch = n_threads_batch
-        # One pool of cells for all slots: a long conversation may use more than its share, and
-        # sequences can share prefix cells (seq_cp) across slots. (One stream per slot, as llama-server
-        # has, made 101-113 tok/s at 16 streams here against 132-145 unified: docs/benchmarks.md.)
-        params.kv_unified = True
+        # One stream per slot (llama-server's layout): a sequence's attention spans only its own cells.
+        # In one pool it spans every slot's cells up to the highest in use, masked: a 16-stream step
+        # costs about a third more (docs/benchmarks.md), but a long conversation may borrow others'
+        # share, which is what a pool smaller than n_ctx x slots is for.
+        params.kv_unified = kv_unified
         params.no_perf = True
         ctx = lc.llama_init_from_model(model.ptr, params)
         if not ctx:
             raise ConfigError(f"llama.cpp could not create a context for {model_id} ({kv_cells} cells)")
         self.ctx = ctx
         self.kv_cells = lc.llama_n_ctx(ctx)
+        self.unified = kv_unified
+        self.context_cells = lc.llama_n_ctx_seq(ctx)
+        """The most cells one sequence can hold: the pool, or its slot's stream."""
         host = HostPromptCache(ctx, prompt_cache_bytes) if prompt_cache_bytes > 0 else None
-        self.slots = SlotTable(lc.llama_get_memory(ctx), n_parallel, self.kv_cells, host=host)
+        self.slots = SlotTable(
+            ctx, n_parallel, self.kv_cells, host=host, per_slot=None if kv_unified else self.context_cells
+        )
         self.batch = lc.llama_batch_init(n_batch, 0, 1)
         self._cond = threading.Condition()
         self._waiting: deque[Seq] = deque()
@@ -233,7 +240,9 @@ class Scheduler:
             for seq in step.preempt:
                 self._preempt(seq)
             self.slots.evict_cache(step.cells)
-            return step.batch
+            # In slot order: with a stream per slot llama.cpp puts only consecutive sequence ids, in
+            # increasing order, into one compute (its split_equal), and starts another at every break.
+            return sorted(step.batch, key=lambda item: item[0].slot)
 
     def _step(self) -> None:
         plan = self._make_room()

@@ -1,9 +1,12 @@
-"""Slots in one unified llama.cpp KV cache: who holds which cells, and prefix reuse between sequences.
+"""Slots in a llama.cpp KV cache: who holds which cells, and prefix reuse between sequences.
 
-Each slot is a llama.cpp sequence id. A running sequence owns its slot's cells. When it finishes, the
-slot keeps its cells as a prompt cache (as llama-server's slots do): a later request whose prompt starts
-the same way takes that slot and only computes the rest. A request can also start from a prefix of a
-*running* sequence: ``llama_memory_seq_cp`` shares those cells instead of recomputing them.
+Each slot is a llama.cpp sequence id, with its own KV stream (the default, as llama-server's slots) or
+in one pool shared by all slots (``kv_unified``). A running sequence owns its slot's cells. When it
+finishes, the slot keeps its cells as a prompt cache (as llama-server's slots do): a later request whose
+prompt starts the same way takes that slot and only computes the rest. A request can also start from a
+prefix of a *running* sequence: in a pool ``llama_memory_seq_cp`` shares those cells, across streams
+their state is copied (:func:`~deepfort.engines.llamacpp.promptcache.copy_prefix`), instead of
+recomputing them.
 
 A cache about to be dropped (its slot taken by another prompt, or evicted for cells) is first kept in
 host memory by :class:`~deepfort.engines.llamacpp.promptcache.HostPromptCache`, and copied back into a
@@ -25,7 +28,7 @@ import llama_cpp as lc
 
 from deepfort.engines.llamacpp import planner
 from deepfort.engines.llamacpp.planner import Reuse
-from deepfort.engines.llamacpp.promptcache import MIN_TOKENS, HostPromptCache
+from deepfort.engines.llamacpp.promptcache import MIN_TOKENS, HostPromptCache, copy_prefix
 from deepfort.engines.llamacpp.sequence import Seq
 
 
@@ -41,15 +44,19 @@ class Slot:
 class SlotTable:
     def __init__(
         self,
-        memory: lc.llama_memory_t,
+        ctx: lc.llama_context_p,
         n_slots: int,
         total_cells: int,
         *,
         host: HostPromptCache | None = None,
+        per_slot: int | None = None,
     ) -> None:
-        self.memory = memory
+        self.ctx = ctx
+        self.memory = lc.llama_get_memory(ctx)
         self.total_cells = total_cells
         self.host = host
+        self.per_slot = per_slot
+        """Cells of each slot's own stream; None: the slots share one pool of ``total_cells``."""
         self.slots = [Slot(i) for i in range(n_slots)]
         self._clock = count(1)
 
@@ -74,7 +81,10 @@ class SlotTable:
 
     def evict_cache(self, need: int, *, protect: tuple[int, ...] = ()) -> None:
         """Drop cached prefixes, least recently used first, until ``need`` cells are unoccupied; never the
-        ``protect``ed slots (the cache a new sequence is about to start from)."""
+        ``protect``ed slots (the cache a new sequence is about to start from). With a stream per slot a
+        slot's cells are its own and nothing is dropped for another's."""
+        if self.per_slot is not None:
+            return
         for index in planner.plan_eviction(self.slots, self.total_cells, need, protect=protect):
             self._drop_cache(self.slots[index])
 
@@ -82,7 +92,12 @@ class SlotTable:
     def admit(self, seq: Seq) -> planner.Admission | None:
         """Whether ``seq`` can start now, where, and from how much cached prefix."""
         return planner.admit(
-            seq.tokens, seq.cells_needed, self.slots, self.total_cells, reuse=seq.request.cache_prompt
+            seq.tokens,
+            seq.cells_needed,
+            self.slots,
+            self.total_cells,
+            reuse=seq.request.cache_prompt,
+            packed=self.per_slot is not None,
         )
 
     def acquire(self, seq: Seq, reuse: Reuse, *, need: int) -> None:
@@ -94,9 +109,12 @@ class SlotTable:
         if self._restore(seq, target, n_common):
             return
         if source is not None:
-            # Start from a running sequence's prefix: share its cells.
+            # Start from a running sequence's prefix: share its cells, or copy them into this stream.
             self._drop_cache(target)
-            lc.llama_memory_seq_cp(self.memory, source, target.index, 0, n_common)
+            if self.per_slot is None:
+                lc.llama_memory_seq_cp(self.memory, source, target.index, 0, n_common)
+            elif not copy_prefix(self.ctx, source, target.index, n_common):
+                n_common = 0
         elif n_common > 0:
             if self.host is not None and len(target.cached) > n_common + MIN_TOKENS:
                 self.host.keep(target.index, target.cached)  # before the part not shared is cut off

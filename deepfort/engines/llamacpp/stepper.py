@@ -35,7 +35,7 @@ def next_token(model: LlamaModel, ctx: lc.llama_context_p, seq: Seq, index: int,
         logprobs = [token_logprob(model, logits_at(ctx, index, model.n_vocab), token, seq.request.logprobs)]
     seq.tokens.append(token)
     finish: FinishReason | None = None
-    if model.is_eog(token) and not was_forced:
+    if model.is_eog(token) and not was_forced and not seq.request.ignore_eos:
         text = seq.text.flush()
         finish = "stop"
     else:
