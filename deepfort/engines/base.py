@@ -20,7 +20,9 @@ FinishReason = Literal["stop", "length", "cancelled"]
 class SamplingParams:
     temperature: float = 1.0
     top_p: float = 1.0
-    top_k: int = 0
+    top_k: int | None = None
+    """None: the engine's default (llama.cpp's engine: :data:`~deepfort.engines.llamacpp.sampler.TOP_K`);
+    0: off."""
     min_p: float = 0.0
     seed: int | None = None
     presence_penalty: float = 0.0

@@ -67,7 +67,7 @@ def sampling_params(request: SamplingFields, *, seed_offset: int = 0) -> Samplin
     return SamplingParams(
         temperature=1.0 if request.temperature is None else request.temperature,
         top_p=1.0 if request.top_p is None else request.top_p,
-        top_k=request.top_k or 0,
+        top_k=request.top_k,
         min_p=request.min_p or 0.0,
         seed=None if request.seed is None else request.seed + seed_offset,
         presence_penalty=request.presence_penalty,
