@@ -28,10 +28,14 @@ MIN_TOKENS = 16
 """Shorter caches are not kept: recomputing them costs about as much as the copy back."""
 
 
+State = ctypes.Array[ctypes.c_uint8]
+"""One sequence's KV state as llama.cpp writes it."""
+
+
 @dataclass(slots=True)
 class Kept:
     tokens: tuple[int, ...]
-    state: ctypes.Array[ctypes.c_uint8]
+    state: State
 
 
 class HostPromptCache:
@@ -54,16 +58,13 @@ class HostPromptCache:
             return
         if any(k[: len(key)] == key for k in self._kept if len(k) > len(key)):
             return  # a longer state already holds these tokens
-        size = lc.llama_state_seq_get_size(self.ctx, seq_id)
-        if size <= 0 or size > self.budget:
-            return
-        state = (ctypes.c_uint8 * size)()
-        if lc.llama_state_seq_get_data(self.ctx, state, size, seq_id) != size:
+        state = read_state(self.ctx, seq_id, limit=self.budget)
+        if state is None:
             return
         for shorter in [k for k in self._kept if len(k) < len(key) and key[: len(k)] == k]:
             self._forget(shorter)
         self._kept[key] = Kept(key, state)
-        self.bytes += size
+        self.bytes += len(state)
         while self.bytes > self.budget and self._kept:
             self._forget(next(iter(self._kept)))
 
@@ -77,14 +78,9 @@ class HostPromptCache:
                 found, length = kept, n
         return found, length
 
-    def restore(self, kept: Kept, seq_id: int, n_tokens: int, memory: lc.llama_memory_t) -> bool:
+    def restore(self, kept: Kept, seq_id: int, n_tokens: int) -> bool:
         """Copy ``kept`` into the (empty) sequence ``seq_id`` and cut it to its first ``n_tokens``."""
-        size = len(kept.state)
-        if lc.llama_state_seq_set_data(self.ctx, kept.state, size, seq_id) != size:
-            lc.llama_memory_seq_rm(memory, seq_id, -1, -1)
-            return False
-        if not lc.llama_memory_seq_rm(memory, seq_id, n_tokens, -1):
-            lc.llama_memory_seq_rm(memory, seq_id, -1, -1)
+        if not write_state(self.ctx, kept.state, seq_id, n_tokens):
             return False
         self._kept.move_to_end(kept.tokens)
         return True
@@ -94,17 +90,33 @@ class HostPromptCache:
         self.bytes -= len(kept.state)
 
 
+def read_state(ctx: lc.llama_context_p, seq_id: int, *, limit: int | None = None) -> State | None:
+    """Sequence ``seq_id``'s KV state (``llama_state_seq_get_data``), or None when there is none or it
+    is larger than ``limit`` bytes."""
+    size = lc.llama_state_seq_get_size(ctx, seq_id)
+    if size <= 0 or (limit is not None and size > limit):
+        return None
+    state: State = (ctypes.c_uint8 * size)()
+    if lc.llama_state_seq_get_data(ctx, state, size, seq_id) != size:
+        return None
+    return state
+
+
+def write_state(ctx: lc.llama_context_p, state: State, seq_id: int, n_tokens: int) -> bool:
+    """Copy ``state`` into the (empty) sequence ``seq_id`` and cut it to its first ``n_tokens``; on a
+    failure the sequence is left empty."""
+    memory = lc.llama_get_memory(ctx)
+    size = len(state)
+    if lc.llama_state_seq_set_data(ctx, state, size, seq_id) == size and lc.llama_memory_seq_rm(
+        memory, seq_id, n_tokens, -1
+    ):
+        return True
+    lc.llama_memory_seq_rm(memory, seq_id, -1, -1)
+    return False
+
+
 def copy_prefix(ctx: lc.llama_context_p, source: int, target: int, n_tokens: int) -> bool:
     """Copy the first ``n_tokens`` cells of sequence ``source`` into the empty sequence ``target`` (another
     KV stream: ``llama_memory_seq_cp`` across streams copies whole streams only) through its state."""
-    memory = lc.llama_get_memory(ctx)
-    size = lc.llama_state_seq_get_size(ctx, source)
-    state = (ctypes.c_uint8 * size)()
-    if size <= 0 or lc.llama_state_seq_get_data(ctx, state, size, source) != size:
-        return False
-    if lc.llama_state_seq_set_data(ctx, state, size, target) != size or not lc.llama_memory_seq_rm(
-        memory, target, n_tokens, -1
-    ):
-        lc.llama_memory_seq_rm(memory, target, -1, -1)
-        return False
-    return True
+    state = read_state(ctx, source)
+    return state is not None and write_state(ctx, state, target, n_tokens)

@@ -87,9 +87,7 @@ class Scheduler:
         self.context_cells = lc.llama_n_ctx_seq(ctx)
         """The most cells one sequence can hold: the pool, or its slot's stream."""
         host = HostPromptCache(ctx, prompt_cache_bytes) if prompt_cache_bytes > 0 else None
-        self.slots = SlotTable(
-            ctx, n_parallel, self.kv_cells, host=host, per_slot=None if kv_unified else self.context_cells
-        )
+        self.slots = SlotTable(ctx, n_parallel, self.kv_cells, host=host, unified=kv_unified)
         self.batch = lc.llama_batch_init(n_batch, 0, 1)
         self._cond = threading.Condition()
         self._waiting: deque[Seq] = deque()

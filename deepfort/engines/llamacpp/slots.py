@@ -49,14 +49,14 @@ class SlotTable:
         total_cells: int,
         *,
         host: HostPromptCache | None = None,
-        per_slot: int | None = None,
+        unified: bool = True,
     ) -> None:
         self.ctx = ctx
         self.memory = lc.llama_get_memory(ctx)
         self.total_cells = total_cells
         self.host = host
-        self.per_slot = per_slot
-        """Cells of each slot's own stream; None: the slots share one pool of ``total_cells``."""
+        self.unified = unified
+        """The slots share one pool of ``total_cells``; else each has its own KV stream."""
         self.slots = [Slot(i) for i in range(n_slots)]
         self._clock = count(1)
 
@@ -83,7 +83,7 @@ class SlotTable:
         """Drop cached prefixes, least recently used first, until ``need`` cells are unoccupied; never the
         ``protect``ed slots (the cache a new sequence is about to start from). With a stream per slot a
         slot's cells are its own and nothing is dropped for another's."""
-        if self.per_slot is not None:
+        if not self.unified:
             return
         for index in planner.plan_eviction(self.slots, self.total_cells, need, protect=protect):
             self._drop_cache(self.slots[index])
@@ -97,7 +97,7 @@ class SlotTable:
             self.slots,
             self.total_cells,
             reuse=seq.request.cache_prompt,
-            packed=self.per_slot is not None,
+            packed=not self.unified,
         )
 
     def acquire(self, seq: Seq, reuse: Reuse, *, need: int) -> None:
@@ -111,7 +111,7 @@ class SlotTable:
         if source is not None:
             # Start from a running sequence's prefix: share its cells, or copy them into this stream.
             self._drop_cache(target)
-            if self.per_slot is None:
+            if self.unified:
                 lc.llama_memory_seq_cp(self.memory, source, target.index, 0, n_common)
             elif not copy_prefix(self.ctx, source, target.index, n_common):
                 n_common = 0
@@ -140,7 +140,7 @@ class SlotTable:
         if kept is None or n_kept <= n_common:
             return False
         self._drop_cache(target)
-        if not self.host.restore(kept, target.index, n_kept, self.memory):
+        if not self.host.restore(kept, target.index, n_kept):
             n_kept = 0
         self._start(seq, target, n_kept)
         return True
