@@ -10,11 +10,12 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
 
-from deepfort.evals.base import Generation, Item, Loglikelihood, LoglikelihoodRequest, Suite, Verdict
+from deepfort.evals.base import Generation, Item, Loglikelihood, LoglikelihoodRequest, Mode, Suite, Verdict
 from deepfort.evals.cache import RunFile, RunParams, read_run
 from deepfort.evals.client import EvalClient, EvalError, Reply, SamplingParams
 from deepfort.evals.report import build_report
@@ -31,7 +32,7 @@ class ToyChoice(Suite):
 
     name = "toy"
     help = "a toy multiple-choice suite"
-    modes = ("generate", "loglikelihood")
+    modes: ClassVar[tuple[Mode, ...]] = ("generate", "loglikelihood")
 
     def load(self, data: Path) -> list[Item]:
         items = []
@@ -160,10 +161,16 @@ def test_run_asks_each_sample_with_its_seed_and_records_it(
         engine.enqueue(["The answer is A"])
     options = EvalOptions(SamplingParams(temperature=0.6, top_p=0.95, max_tokens=64, seed=7), samples=2)
     progress = Counting()
-    keys = run(inprocess, [SuitePlan(ToyChoice(), data, "generate")], tmp_path / "run.jsonl", options, progress=progress)
+    keys = run(
+        inprocess,
+        [SuitePlan(ToyChoice(), data, "generate")],
+        tmp_path / "run.jsonl",
+        options,
+        progress=progress,
+    )
     assert len(engine.requests) == 6 and progress.answers == 6
     assert progress.started == [("toy", 6, 0)]
-    assert sorted(r.sampling.seed for r in engine.requests) == [7, 7, 7, 8, 8, 8]
+    assert sorted(r.sampling.seed or 0 for r in engine.requests) == [7, 7, 7, 8, 8, 8]
     assert {r.sampling.temperature for r in engine.requests} == {0.6}
     assert {r.max_tokens for r in engine.requests} == {64}
     saved = read_run(tmp_path / "run.jsonl")
@@ -174,7 +181,9 @@ def test_run_asks_each_sample_with_its_seed_and_records_it(
     assert saved.suites["toy"]["metric"] == "accuracy"
 
 
-def test_resume_asks_only_what_is_missing(inprocess: InProcess, engine: ScriptedEngine, tmp_path: Path) -> None:
+def test_resume_asks_only_what_is_missing(
+    inprocess: InProcess, engine: ScriptedEngine, tmp_path: Path
+) -> None:
     data = write_questions(tmp_path / "q.jsonl", 8)
     path = tmp_path / "run.jsonl"
     plans = [SuitePlan(ToyChoice(), data, "generate")]
@@ -233,12 +242,16 @@ def test_other_params_are_refused(inprocess: InProcess, engine: ScriptedEngine, 
     plans = [SuitePlan(ToyChoice(), data, "generate")]
     run(inprocess, plans, path, EvalOptions(SamplingParams(temperature=0.6, max_tokens=100)))
     engine.reset()
-    with pytest.raises(EvalError, match=r"temperature 0\.6 \(this run: 0\.0\); max_tokens 100 \(this run: None\)"):
+    with pytest.raises(
+        EvalError, match=r"temperature 0\.6 \(this run: 0\.0\); max_tokens 100 \(this run: None\)"
+    ):
         run(inprocess, plans, path, EvalOptions(SamplingParams(temperature=0.0)))
     assert engine.requests == []
 
 
-def test_a_changed_prompt_is_asked_again(inprocess: InProcess, engine: ScriptedEngine, tmp_path: Path) -> None:
+def test_a_changed_prompt_is_asked_again(
+    inprocess: InProcess, engine: ScriptedEngine, tmp_path: Path
+) -> None:
     data = write_questions(tmp_path / "q.jsonl", 3)
     path = tmp_path / "run.jsonl"
     plans = [SuitePlan(ToyChoice(), data, "generate")]
@@ -248,10 +261,14 @@ def test_a_changed_prompt_is_asked_again(inprocess: InProcess, engine: ScriptedE
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     engine.reset()
     run(inprocess, plans, path, EvalOptions())
-    assert [r.prompt for r in engine.requests] == [engine.render_chat([{"role": "user", "content": rows[1]["question"]}])]
+    assert [r.prompt for r in engine.requests] == [
+        engine.render_chat([{"role": "user", "content": rows[1]["question"]}])
+    ]
 
 
-def test_pass_at_1_is_averaged_over_samples(inprocess: InProcess, engine: ScriptedEngine, tmp_path: Path) -> None:
+def test_pass_at_1_is_averaged_over_samples(
+    inprocess: InProcess, engine: ScriptedEngine, tmp_path: Path
+) -> None:
     data = write_questions(tmp_path / "q.jsonl", 2, subjects=("s",))  # q0: A, q1: B
     # q0 right in 3 of 4 samples, q1 in 1 of 4: pass@1 = (0.75 + 0.25) / 2; one answer is cut short.
     for piece in ["A", "A", "A", "C", "B", "D", "D", "x" * 40]:
