@@ -89,5 +89,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        body = {"error": {"message": str(exc.detail), "type": kind, "param": None, "code": None}}
+        message = str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":  # no route: OpenAI's wording
+            message = f"Invalid URL ({request.method} {request.url.path})"
+        body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
         return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))

@@ -2,8 +2,9 @@
 
 Any other GET path that is not an API path gets ``index.html`` (the console routes in the browser:
 ``/c/<conversation>``, ``/manage``). API paths are never shadowed: the console's route does not even match
-them, so an unknown ``/v1/...`` path still gets the API's own 404, and methods other than GET and HEAD
-behave exactly as without the console. Without a build, ``/`` says how to make one.
+them, so an unknown ``/v1/...`` path still gets the API's own JSON 404, and methods other than GET and
+HEAD behave exactly as without the console (an unknown path: the same JSON 404). Without a build, ``/``
+says how to make one.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 """Where ``npm run build`` in ``web/`` writes the console (inside the package, so wheels carry it)."""
 
 RESERVED: tuple[str, ...] = ("v1", "admin", "health", "ready", "stats", "metrics", "docs", "redoc")
-RESERVED += ("openapi.json", "generate", "tokenize", "detokenize")
-"""First path segments that belong to the API."""
+RESERVED += ("openapi.json", "generate", "tokenize", "detokenize", "tokenizer_info")
+"""First path segments that belong to the API: an unknown path under one gets the API's JSON 404, never the
+console's page (a client probing ``GET /tokenizer_info`` must not read HTML with 200 as an answer)."""
 
 # The console loads nothing from elsewhere; KaTeX sets inline styles, so style attributes are allowed.
 SECURITY_HEADERS = {

@@ -56,11 +56,17 @@ class EngineRequest:
     request_id: str
     prompt: str | list[int]
     max_tokens: int | None = None
+    """None: up to the context's end; 0: compute the prompt only (its ``prompt_logprobs``), generate
+    nothing and finish with ``"length"``."""
     sampling: SamplingParams = field(default_factory=SamplingParams)
     stop: Sequence[str] = ()
     structured: StructuredOutput | None = None
     logprobs: int | None = None
     """None: no logprobs; 0: the chosen token's only; k: plus the k most likely."""
+    prompt_logprobs: int | None = None
+    """None: none; k: each prompt token's log-probability given the tokens before it, plus the k most
+    likely alternatives (vLLM's ``prompt_logprobs``; the first token has none). Computed afresh: the
+    prompt does not reuse a cached prefix. Only for engines with ``capabilities.prompt_logprobs``."""
     thinking: ThinkingBudget | None = None
     add_special: bool = True
     """Add BOS when tokenizing a text prompt (chat templates usually carry their own)."""
@@ -85,11 +91,24 @@ class TokenLogprob:
     top: list[TopLogprob]
 
 
+@dataclass(frozen=True, slots=True)
+class PromptLogprobs:
+    """A prompt's log-probabilities (vLLM's ``prompt_logprobs``): its first token, which nothing precedes
+    and so has none, then each following token's given the tokens before it, with its top alternatives."""
+
+    first: str
+    first_bytes: list[int]
+    tokens: list[TokenLogprob]
+
+
 @dataclass(slots=True)
 class EngineDelta:
     text: str = ""
     token_ids: list[int] = field(default_factory=list)
     logprobs: list[TokenLogprob] | None = None
+    prompt_logprobs: PromptLogprobs | None = None
+    """Once, when the request asked: on the first delta after the prompt is computed (with the first
+    token, or alone on the final delta when ``max_tokens`` is 0)."""
     finish_reason: FinishReason | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -105,6 +124,24 @@ class EngineCapabilities:
     grammar: bool = True
     chat_template: bool = True
     """True when the engine renders chat prompts itself (``render_chat``); upstream HTTP engines don't."""
+    prompt_logprobs: bool = False
+    """True when the engine honours ``EngineRequest.prompt_logprobs`` (and ``max_tokens`` 0); the
+    pipeline refuses such a request on another engine rather than answer without them."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenizerInfo:
+    """What a client needs to tokenize as the engine does, offline (vLLM's ``GET /tokenizer_info``, which
+    lm-evaluation-harness's remote tokenizer reads). Special tokens as text; None where there is none."""
+
+    tokenizer_class: str
+    bos_token: str | None
+    eos_token: str | None
+    pad_token: str | None
+    add_bos_token: bool
+    add_eos_token: bool
+    vocab_size: int
+    chat_template: str | None
 
 
 @dataclass(slots=True)
@@ -161,6 +198,10 @@ class Engine(Protocol):
     def tokenize(self, text: str, *, add_special: bool = True) -> list[int]: ...
 
     def detokenize(self, tokens: Sequence[int]) -> str: ...
+
+    def tokenizer_info(self) -> TokenizerInfo:
+        """The tokenizer's special tokens, switches and chat template (``GET /tokenizer_info``)."""
+        ...
 
     def render_chat(
         self, messages: Sequence[dict[str, object]], *, add_generation_prompt: bool = True

@@ -64,6 +64,7 @@ class LocalStream:
             reasoning=out.reasoning,
             finish_reason=delta.finish_reason,
             logprobs=tuple(delta.logprobs or ()),
+            prompt_logprobs=delta.prompt_logprobs,
             tokens=len(delta.token_ids),
             queue_s=delta.queue_s,
         )

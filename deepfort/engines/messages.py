@@ -22,27 +22,35 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from deepfort.engines.base import TokenLogprob
+from deepfort.engines.base import PromptLogprobs, TokenLogprob
 
 
 @dataclass(frozen=True)
 class MessageEvent:
     """A piece of one choice's answer. ``finish_reason`` is set on the last event of that choice.
 
-    ``logprobs``, ``tokens`` and ``queue_s`` come from engines that see tokens (the local one): the
-    log-probabilities of the tokens this event carries, how many tokens were generated, and on the first
-    generated token the seconds the request waited for a slot."""
+    ``logprobs``, ``prompt_logprobs``, ``tokens`` and ``queue_s`` come from engines that see tokens (the
+    local one): the log-probabilities of the tokens this event carries, once those of the prompt (when
+    the request asked), how many tokens were generated, and on the first generated token the seconds
+    the request waited for a slot."""
 
     index: int = 0
     content: str = ""
     reasoning: str = ""
     finish_reason: str | None = None
     logprobs: tuple[TokenLogprob, ...] = ()
+    prompt_logprobs: PromptLogprobs | None = None
     tokens: int = 0
     queue_s: float | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.content or self.reasoning or self.finish_reason or self.logprobs)
+        return bool(
+            self.content
+            or self.reasoning
+            or self.finish_reason
+            or self.logprobs
+            or self.prompt_logprobs is not None
+        )
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from deepfort.protocol.tokenize import (
     DetokenizeResponse,
     TokenizeRequest,
     TokenizeResponse,
+    TokenizerInfoResponse,
 )
 
 __all__ = [
@@ -79,6 +80,7 @@ __all__ = [
     "TextPart",
     "TokenizeRequest",
     "TokenizeResponse",
+    "TokenizerInfoResponse",
     "ToolMessage",
     "TopLogprob",
     "Usage",

@@ -15,7 +15,9 @@ class CompletionRequest(Request):
     echo: bool = False
     frequency_penalty: float = Field(default=0.0, ge=-2.0, le=2.0)
     logprobs: int | None = Field(default=None, ge=0, le=5)
-    max_tokens: int | None = Field(default=16, ge=1)
+    max_tokens: int | None = Field(
+        default=16, ge=0, description="0 only with echo: the prompt alone, with its logprobs when asked."
+    )
     n: int = Field(default=1, ge=1)
     presence_penalty: float = Field(default=0.0, ge=-2.0, le=2.0)
     seed: int | None = None
@@ -44,7 +46,15 @@ class CompletionRequest(Request):
             raise ValueError("stop accepts at most 4 sequences")
         if isinstance(self.prompt, list) and not self.prompt:
             raise ValueError("prompt must not be an empty list")
+        if self.max_tokens == 0 and not self.echo:
+            raise ValueError("max_tokens must be at least 1 unless echo is true (0 returns the prompt only)")
         return self
+
+    @property
+    def prompt_logprobs(self) -> int | None:
+        """How many alternatives each prompt token's logprob comes with: ``logprobs`` when the prompt is
+        echoed (OpenAI's legacy API and vLLM: the logprobs then cover the prompt too), else None."""
+        return self.logprobs if self.echo else None
 
 
 class CompletionLogprobs(BaseModel):

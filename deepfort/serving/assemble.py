@@ -7,10 +7,11 @@ models cost several times more on this hot path.
 
 from __future__ import annotations
 
+import codecs
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
-from deepfort.engines.base import TokenLogprob
+from deepfort.engines.base import PromptLogprobs, TokenLogprob
 from deepfort.protocol import (
     ChatChoice,
     ChatCompletion,
@@ -155,15 +156,39 @@ async def chat_completion(run: Run) -> ChatCompletion:
 # -- text completions
 
 
-def _text_logprobs(items: list[TokenLogprob] | tuple[TokenLogprob, ...], offset: int) -> CompletionLogprobs:
-    out = CompletionLogprobs()
-    for lp in items:
-        out.tokens.append(lp.token)
-        out.token_logprobs.append(lp.logprob)
-        out.top_logprobs.append({t.token: t.logprob for t in lp.top})
-        out.text_offset.append(offset)
-        offset += len(lp.token)
-    return out
+class _TextLogprobs:
+    """A text completion's ``logprobs`` object, token by token. ``text_offset`` counts characters of the
+    returned text from ``offset`` on, through the tokens' bytes, so a character split over two tokens
+    starts at the first. With the echoed prompt's logprobs first (as OpenAI's legacy API and vLLM send
+    them): its first token has no logprob and no alternatives, and each other prompt token's
+    alternatives include the token itself."""
+
+    def __init__(self, offset: int = 0) -> None:
+        self.out = CompletionLogprobs()
+        self.offset = offset
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def _token(self, text: str, data: list[int], logprob: float | None, top: dict[str, float] | None) -> None:
+        out = self.out
+        out.tokens.append(text)
+        out.token_logprobs.append(logprob)
+        out.top_logprobs.append(top)
+        out.text_offset.append(self.offset)
+        self.offset += len(self._decoder.decode(bytes(data)))
+
+    def prompt(self, prompt: PromptLogprobs) -> None:
+        self._token(prompt.first, prompt.first_bytes, None, None)
+        for lp in prompt.tokens:
+            self._token(lp.token, lp.bytes, lp.logprob, {**_top(lp), lp.token: lp.logprob})
+
+    def generated(self, items: Iterable[TokenLogprob]) -> CompletionLogprobs:
+        for lp in items:
+            self._token(lp.token, lp.bytes, lp.logprob, _top(lp))
+        return self.out
+
+
+def _top(lp: TokenLogprob) -> dict[str, float]:
+    return {t.token: t.logprob for t in lp.top}
 
 
 def _completion(run: Run, choices: list[CompletionChoice], usage: Usage | None = None) -> Completion:
@@ -171,22 +196,30 @@ def _completion(run: Run, choices: list[CompletionChoice], usage: Usage | None =
 
 
 async def text_chunks(run: Run) -> AsyncIterator[str]:
-    """``Completion`` JSON texts: each choice's echoed prompt, then one per event."""
+    """``Completion`` JSON texts: each choice's echoed prompt, then one per event, a chunk's
+    ``text_offset`` counting from the start of that chunk's text. A choice whose prompt is scored (echo
+    with logprobs) sends its echo with the first event instead, which carries the prompt's logprobs
+    (vLLM's order)."""
     request = _text_request(run)
+    scored = request.prompt_logprobs is not None
     for index, echo in enumerate(run.echoes):
-        if echo:
+        if echo and not scored:
             yield _completion(
                 run, [CompletionChoice(index=index, text=echo, finish_reason=None)]
             ).model_dump_json()
     async for event in run.events():
+        text = event.content
         logprobs = None
-        if request.logprobs is not None and event.logprobs:
-            logprobs = _text_logprobs(event.logprobs, 0)
+        if event.prompt_logprobs is not None:
+            text = run.echoes[event.index] + text
+            writer = _TextLogprobs()
+            writer.prompt(event.prompt_logprobs)
+            logprobs = writer.generated(event.logprobs)
+        elif request.logprobs is not None and event.logprobs:
+            logprobs = _TextLogprobs().generated(event.logprobs)
         finish = event.finish_reason if event.finish_reason != "cancelled" else None
-        if event.content or logprobs is not None or finish is not None:
-            choice = CompletionChoice(
-                index=event.index, text=event.content, logprobs=logprobs, finish_reason=finish
-            )
+        if text or logprobs is not None or finish is not None:
+            choice = CompletionChoice(index=event.index, text=text, logprobs=logprobs, finish_reason=finish)
             yield _completion(run, [choice]).model_dump_json()
     options = request.stream_options
     if options is not None and options.include_usage:
@@ -201,12 +234,17 @@ async def text_completion(run: Run) -> Completion:
     for index, choice in enumerate(run.choices):
         echo = run.echoes[index]
         text = "" if choice.withheld else run.answer(index)[0]
+        logprobs = None
+        if request.logprobs is not None:
+            if choice.prompt_logprobs is not None:
+                writer = _TextLogprobs()
+                writer.prompt(choice.prompt_logprobs)
+            else:
+                writer = _TextLogprobs(len(echo))
+            logprobs = writer.generated(choice.logprobs)
         choices.append(
             CompletionChoice(
-                index=index,
-                text=echo + text,
-                logprobs=_text_logprobs(choice.logprobs, len(echo)) if request.logprobs is not None else None,
-                finish_reason=choice.finish_reason,
+                index=index, text=echo + text, logprobs=logprobs, finish_reason=choice.finish_reason
             )
         )
     return _completion(run, choices, usage=run.usage())

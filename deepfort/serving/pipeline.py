@@ -176,12 +176,32 @@ class ChatPipeline:
 
     async def _open_text(self, call: Call, request: CompletionRequest) -> Run:
         model = self.context.router.edge_model() if request.model == AUTO else request.model
+        if model not in self.context.pool and self.context.router.centers.serving(model):
+            raise InvalidRequestError(
+                f"`{model}` is served by a center, and text completions are answered by this node's own "
+                f"models only{_SCORING_WHY if _scores_prompt(request) else ''}; ask a local model, or "
+                "use /v1/chat/completions for the center",
+                param="model",
+            )
         served = self.context.pool.get(model)
+        if _scores_prompt(request) and not served.engine.capabilities.prompt_logprobs:
+            raise InvalidRequestError(
+                f"model `{model}` (engine `{served.spec.engine}`) cannot compute the prompt's "
+                f"log-probabilities or answer max_tokens 0{_SCORING_WHY}",
+                param="logprobs" if request.prompt_logprobs is not None else "max_tokens",
+            )
         request = with_defaults(request, served.spec.sampling_defaults)
         prompts = prompt_list(request.prompt)
         originals = (
             prompt_list(call.original.prompt) if isinstance(call.original, CompletionRequest) else prompts
         )
+        if request.prompt_logprobs is not None and prompts != originals:
+            raise InvalidRequestError(
+                "the prompt holds personal data that the PII policy masks before the model sees it, so its "
+                "log-probabilities would not be those of the echoed text; send it without echo and "
+                "logprobs, or serve the evaluation with guard.pii.policy `allow`",
+                param="prompt",
+            )
         total = len(prompts) * request.n
         limit = self.context.server.max_n
         if total > limit:
@@ -206,6 +226,7 @@ class ChatPipeline:
                         stop=stop_list(request.stop),
                         structured=structured_output(request.response_format),
                         logprobs=request.logprobs,
+                        prompt_logprobs=request.prompt_logprobs,
                     )
                 )
                 if not request.echo:
@@ -223,3 +244,14 @@ class ChatPipeline:
             cancel_choice=stream.cancel_choice,
             echoes=echoes,
         )
+
+
+_SCORING_WHY = (
+    " (echo with logprobs scores the prompt, as OpenAI's legacy API and vLLM do; an answer without the "
+    "prompt's log-probabilities would silently score at chance)"
+)
+
+
+def _scores_prompt(request: CompletionRequest) -> bool:
+    """The request needs what only some engines do: the prompt's logprobs, or the prompt alone."""
+    return request.prompt_logprobs is not None or request.max_tokens == 0

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from deepfort.engines.base import TokenLogprob
+from deepfort.engines.base import PromptLogprobs, TokenLogprob
 from deepfort.engines.messages import MessageEvent, MessageStream
 from deepfort.protocol import CompletionTokensDetails, Usage
 from deepfort.reasoning import ReasoningDelta
@@ -36,6 +36,8 @@ class Choice:
     content: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
     logprobs: list[TokenLogprob] = field(default_factory=list)
+    prompt_logprobs: PromptLogprobs | None = None
+    """The prompt tokens' logprobs, when the request asked (a text completion with echo and logprobs)."""
     finish_reason: str | None = None
     withheld: bool = False
     """The external review flagged the finished answer: a whole response leaves it out."""
@@ -95,6 +97,8 @@ class Run:
             choice.content.append(out.content)
             choice.reasoning.append(out.reasoning)
             choice.logprobs.extend(event.logprobs)
+            if event.prompt_logprobs is not None:
+                choice.prompt_logprobs = event.prompt_logprobs
             if finish not in (None, "content_filter", "cancelled") and await self._review(event.index):
                 finish = "content_filter"
             choice.finish_reason = finish
@@ -104,6 +108,7 @@ class Run:
                 reasoning=out.reasoning,
                 finish_reason=finish,
                 logprobs=event.logprobs,
+                prompt_logprobs=event.prompt_logprobs,
                 tokens=event.tokens,
             )
             if self._cut and all(c.finish_reason is not None for c in self.choices):

@@ -175,7 +175,12 @@ def test_completions(client: openai.OpenAI) -> None:
     assert many.choices[0].text.startswith("One, two,")
     assert many.choices[1].text.startswith("Red, green,")
     lp = many.choices[0].logprobs
-    assert lp is not None and lp.tokens and lp.top_logprobs and len(lp.top_logprobs[0]) == 2
+    assert lp is not None and lp.tokens and lp.token_logprobs and lp.top_logprobs
+    # Echo with logprobs covers the prompt: its first token has none, every later one its top 2 and itself.
+    assert lp.tokens[:4] == ["One", ",", " two", ","]
+    assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None
+    assert all(2 <= len(top or {}) <= 3 for top in lp.top_logprobs[1:])
+    assert "".join(lp.tokens) == many.choices[0].text
 
 
 def test_completions_stream(client: openai.OpenAI) -> None:

@@ -18,7 +18,14 @@ from dataclasses import replace
 from typing import Protocol
 
 from deepfort.config import ServerSettings
-from deepfort.engines.base import EngineCapabilities, EngineDelta, EngineRequest, EngineStats, FinishReason
+from deepfort.engines.base import (
+    EngineCapabilities,
+    EngineDelta,
+    EngineRequest,
+    EngineStats,
+    FinishReason,
+    TokenizerInfo,
+)
 from deepfort.engines.registry import register_engine
 from deepfort.errors import ContextLengthExceededError, InvalidRequestError
 
@@ -132,6 +139,18 @@ class ScriptedEngine:
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         return "".join(chr(t) for t in tokens)
+
+    def tokenizer_info(self) -> TokenizerInfo:
+        return TokenizerInfo(
+            tokenizer_class="characters",
+            bos_token=None,
+            eos_token=None,
+            pad_token=None,
+            add_bos_token=False,
+            add_eos_token=False,
+            vocab_size=0x110000,
+            chat_template=None,
+        )
 
     def render_chat(
         self, messages: Sequence[dict[str, object]], *, add_generation_prompt: bool = True

@@ -15,6 +15,7 @@ from deepfort.engines.base import (
     EngineDelta,
     EngineRequest,
     EngineStats,
+    TokenizerInfo,
 )
 from deepfort.engines.llamacpp.grammar import to_grammar
 from deepfort.engines.llamacpp.model import LlamaModel
@@ -30,7 +31,7 @@ def kv_layout(model: LlamaModel, spec: LocalModel) -> tuple[int, bool]:
 
 
 class LlamaCppEngine:
-    capabilities = EngineCapabilities()
+    capabilities = EngineCapabilities(prompt_logprobs=True)
 
     def __init__(self, config: LocalModel, server: ServerSettings) -> None:
         self.config = config
@@ -103,6 +104,24 @@ class LlamaCppEngine:
             raise InvalidRequestError(f"token id {bad[0]} is outside the vocabulary (0..{model.n_vocab - 1})")
         return model.detokenize(tokens)
 
+    def tokenizer_info(self) -> TokenizerInfo:
+        model, _ = self._loaded()
+        assert self._template is not None
+
+        def text(token: int) -> str | None:
+            return model.special_text(token) if token >= 0 else None
+
+        return TokenizerInfo(
+            tokenizer_class=f"gguf-{model.metadata.get('tokenizer.ggml.model', 'unknown')}",
+            bos_token=text(model.bos),
+            eos_token=text(model.eos),
+            pad_token=text(model.pad),
+            add_bos_token=model.add_bos,
+            add_eos_token=model.add_eos,
+            vocab_size=model.n_vocab,
+            chat_template=self._template.source,
+        )
+
     def render_chat(
         self, messages: Sequence[dict[str, object]], *, add_generation_prompt: bool = True
     ) -> str:
@@ -159,7 +178,7 @@ class LlamaCppEngine:
         limit = min(self.n_ctx, scheduler.context_cells)
         room = limit - len(prompt)
         max_tokens = request.max_tokens if request.max_tokens is not None else room
-        if len(prompt) + max_tokens > limit or room < 1:
+        if len(prompt) + max_tokens > limit or (request.max_tokens is None and room < 1):
             raise ContextLengthExceededError(
                 f"This model's maximum context length is {limit} tokens. However, you requested "
                 f"{len(prompt) + max_tokens} tokens ({len(prompt)} in the prompt, {max_tokens} for the "

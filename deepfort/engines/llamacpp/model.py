@@ -155,3 +155,11 @@ class LlamaModel:
     @property
     def add_bos(self) -> bool:
         return bool(lc.llama_vocab_get_add_bos(self.vocab))
+
+    @property
+    def add_eos(self) -> bool:
+        return bool(lc.llama_vocab_get_add_eos(self.vocab))
+
+    @property
+    def pad(self) -> int:
+        return int(lc.llama_vocab_pad(self.vocab))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import random
+from collections.abc import Sequence
 
 import llama_cpp as lc
 import numpy as np
@@ -85,17 +86,35 @@ def logits_at(ctx: lc.llama_context_p, index: int, n_vocab: int) -> npt.NDArray[
     return arr.copy()
 
 
+LOGPROB_ROWS = 32
+"""Rows of logits turned into log-probabilities at once (a float64 copy of 32 x 152k is 39 MB)."""
+
+
 def token_logprob(model: LlamaModel, logits: npt.NDArray[np.float32], token: int, top: int) -> TokenLogprob:
     """The chosen token's log-probability under the model (before sampling transforms), plus the top-k."""
-    shifted = logits.astype(np.float64) - float(logits.max())
-    logz = float(np.log(np.exp(shifted).sum()))
-    logprobs = shifted - logz
-    tops: list[TopLogprob] = []
-    if top > 0:
-        idx = np.argpartition(-logprobs, top)[:top]
-        idx = idx[np.argsort(-logprobs[idx])]
-        for t in idx.tolist():
-            data = model.piece(int(t))
-            tops.append(TopLogprob(data.decode("utf-8", "replace"), float(logprobs[t]), list(data)))
-    data = model.piece(token)
-    return TokenLogprob(data.decode("utf-8", "replace"), float(logprobs[token]), list(data), tops)
+    return token_logprobs(model, logits[np.newaxis, :], [token], top)[0]
+
+
+def token_logprobs(
+    model: LlamaModel, logits: npt.NDArray[np.float32], tokens: Sequence[int], top: int
+) -> list[TokenLogprob]:
+    """:func:`token_logprob` for each row of ``logits`` (one row per token of ``tokens``): the log-softmax
+    of the raw logits in float64, the token's entry and the ``top`` most likely."""
+    out: list[TokenLogprob] = []
+    for start in range(0, len(tokens), LOGPROB_ROWS):
+        block = logits[start : start + LOGPROB_ROWS].astype(np.float64)
+        block -= block.max(axis=1, keepdims=True)
+        block -= np.log(np.exp(block).sum(axis=1, keepdims=True))
+        best = np.argpartition(-block, top, axis=1)[:, :top] if top > 0 else None
+        for row, token in enumerate(tokens[start : start + LOGPROB_ROWS]):
+            logprobs = block[row]
+            tops: list[TopLogprob] = []
+            if best is not None:
+                idx = best[row]
+                for t in idx[np.argsort(-logprobs[idx])].tolist():
+                    data = model.piece(int(t))
+                    tops.append(TopLogprob(data.decode("utf-8", "replace"), float(logprobs[t]), list(data)))
+            data = model.piece(token)
+            text = data.decode("utf-8", "replace")
+            out.append(TokenLogprob(text, float(logprobs[token]), list(data), tops))
+    return out

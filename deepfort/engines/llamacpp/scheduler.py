@@ -5,9 +5,12 @@ of pending prompt tokens (chunked prefill: a long prompt never stalls the stream
 calls ``llama_decode`` once and samples each sequence with its own sampler chain. Requests wait in a
 bounded FIFO queue and are admitted when a slot is free and their prompt plus ``max_tokens`` fits in the
 free cells; when cells run out mid-generation the newest sequence is preempted and re-queued, to be
-recomputed later from its prompt and generated tokens. The loop runs on its own thread (ctypes releases
-the GIL inside llama.cpp) and hands deltas back through each sequence's ``emit`` callback. What to admit,
-what to batch and what to preempt is decided by :mod:`planner`; this loop applies it.
+recomputed later from its prompt and generated tokens. A request for prompt logprobs gets logits for
+every prompt token of its prefill chunks (never a cached prefix, whose cells have none), collected chunk
+by chunk and sent with its first token, or alone when ``max_tokens`` is 0. The loop runs on its own
+thread (ctypes releases the GIL inside llama.cpp) and hands deltas back through each sequence's ``emit``
+callback. What to admit, what to batch and what to preempt is decided by :mod:`planner`; this loop
+applies it.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from deepfort.engines.llamacpp.promptcache import HostPromptCache
 from deepfort.engines.llamacpp.sampler import Sampler
 from deepfort.engines.llamacpp.sequence import Seq
 from deepfort.engines.llamacpp.slots import SlotTable
-from deepfort.engines.llamacpp.stepper import next_token
+from deepfort.engines.llamacpp.stepper import collect_prompt_logprobs, next_token, prompt_only
 from deepfort.errors import ConfigError, EngineError, QueueFullError
 
 log = logging.getLogger(__name__)
@@ -247,6 +250,7 @@ class Scheduler:
         batch = self.batch
         n = 0
         outputs: list[tuple[Seq, int]] = []
+        prompt_rows: dict[Seq, list[tuple[int, int]]] = {}
         for seq, take in plan:
             for j in range(take):
                 pos = seq.n_past + j
@@ -255,9 +259,12 @@ class Scheduler:
                 batch.n_seq_id[n] = 1
                 batch.seq_id[n][0] = seq.slot
                 last = pos == len(seq.tokens) - 1
-                batch.logits[n] = 1 if last else 0
+                wanted = seq.wants_logits(pos)
+                batch.logits[n] = 1 if last or wanted else 0
                 if last:
                     outputs.append((seq, n))
+                if wanted:
+                    prompt_rows.setdefault(seq, []).append((pos, n))
                 n += 1
         batch.n_tokens = n
         rc = lc.llama_decode(self.ctx, batch)
@@ -279,12 +286,18 @@ class Scheduler:
             )
         for seq, take in plan:
             seq.n_past += take
+        for seq, rows in prompt_rows.items():
+            if not seq.cancelled:
+                collect_prompt_logprobs(self.model, self.ctx, seq, rows)
         for seq, index in outputs:
             if seq.cancelled:
                 continue
-            delta = next_token(self.model, self.ctx, seq, index, self.n_ctx)
+            if seq.max_tokens == 0:
+                delta = prompt_only(self.model, seq)
+            else:
+                delta = next_token(self.model, self.ctx, seq, index, self.n_ctx)
             with self._cond:
-                self._stats.generated_tokens_total += 1
+                self._stats.generated_tokens_total += len(delta.token_ids)
                 if delta.finish_reason is not None:
                     self._stats.finished_total += 1
                     self._finish(seq, keep_cache=True)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from deepfort.engines.base import EngineDelta, EngineRequest
+from deepfort.engines.base import EngineDelta, EngineRequest, TokenLogprob
 from deepfort.engines.llamacpp.sampler import Sampler
 from deepfort.engines.llamacpp.textstream import StopTextStream, ThinkingTracker
 
@@ -39,6 +39,9 @@ class Seq:
     thinking: ThinkingTracker | None = field(init=False)
     deferred_grammar: str | None = field(init=False)
     reused: int = 0
+    prompt_logprobs: list[TokenLogprob] | None = field(init=False)
+    """The log-probabilities of the prompt's tokens after the first, as far as collected, while the
+    request asks for them and until they are sent; None otherwise."""
     preemptions: int = 0
     cancelled: bool = False
     done: bool = False
@@ -59,6 +62,7 @@ class Seq:
         self.deferred_grammar = self.grammar if self.thinking is not None and self.thinking.started else None
         if self.deferred_grammar is not None:
             self.grammar = None
+        self.prompt_logprobs = [] if self.request.prompt_logprobs is not None else None
 
     @property
     def generated(self) -> int:
@@ -68,6 +72,29 @@ class Seq:
     def pending(self) -> int:
         """Tokens known but not yet in the KV cache (1 while decoding, more while prefilling)."""
         return len(self.tokens) - self.n_past
+
+    @property
+    def collecting(self) -> bool:
+        """Prompt logprobs are still being collected: no cached prefix may stand in for the prompt
+        (reused cells have no logits)."""
+        return self.prompt_logprobs is not None and len(self.prompt_logprobs) + 1 < len(self.prompt)
+
+    @property
+    def reuses_prefix(self) -> bool:
+        return self.request.cache_prompt and not self.collecting
+
+    def wants_logits(self, pos: int) -> bool:
+        """Whether the logits at ``pos`` give a prompt logprob not yet collected (that of ``pos + 1``;
+        they are collected in order, chunk by chunk, and a recomputation skips those it has)."""
+        collected = self.prompt_logprobs
+        return collected is not None and len(collected) <= pos < len(self.prompt) - 1
+
+    def take_prompt_logprobs(self) -> list[TokenLogprob] | None:
+        """The collected prompt logprobs, once: when all are there and not yet sent."""
+        if self.prompt_logprobs is None or self.collecting:
+            return None
+        out, self.prompt_logprobs = self.prompt_logprobs, None
+        return out
 
     @property
     def cells_needed(self) -> int:

@@ -96,7 +96,7 @@ class SlotTable:
             seq.cells_needed,
             self.slots,
             self.total_cells,
-            reuse=seq.request.cache_prompt,
+            reuse=seq.reuses_prefix,
             packed=not self.unified,
         )
 
@@ -134,7 +134,7 @@ class SlotTable:
 
     def _restore(self, seq: Seq, target: Slot, n_common: int) -> bool:
         """Start ``seq`` in ``target`` from a host-kept cache when that shares a longer prefix."""
-        if self.host is None or not seq.request.cache_prompt or not len(self.host):
+        if self.host is None or not seq.reuses_prefix or not len(self.host):
             return False
         kept, n_kept = self.host.best(seq.tokens, len(seq.tokens) - 1)
         if kept is None or n_kept <= n_common:

@@ -1,12 +1,13 @@
-"""After a decode: pick one sequence's next token and turn it into a delta."""
+"""After a decode: collect prompt logprobs, pick one sequence's next token and turn it into a delta."""
 
 from __future__ import annotations
 
 import llama_cpp as lc
+import numpy as np
 
-from deepfort.engines.base import EngineDelta, FinishReason, TokenLogprob
+from deepfort.engines.base import EngineDelta, FinishReason, PromptLogprobs, TokenLogprob
 from deepfort.engines.llamacpp.model import LlamaModel
-from deepfort.engines.llamacpp.sampler import logits_at, token_logprob
+from deepfort.engines.llamacpp.sampler import LOGPROB_ROWS, logits_at, token_logprob, token_logprobs
 from deepfort.engines.llamacpp.sequence import Seq
 
 
@@ -16,6 +17,39 @@ def _constrain(seq: Seq) -> None:
     seq.sampler.close()
     seq.sampler, seq.constrained = seq.constrained, None
     seq.deferred_grammar = None
+
+
+def collect_prompt_logprobs(
+    model: LlamaModel, ctx: lc.llama_context_p, seq: Seq, rows: list[tuple[int, int]]
+) -> None:
+    """Append the log-probabilities of the prompt tokens after positions ``rows`` (``(pos, output
+    index)`` pairs of the last decode, in order) to ``seq.prompt_logprobs``."""
+    assert seq.prompt_logprobs is not None and seq.request.prompt_logprobs is not None
+    assert len(seq.prompt_logprobs) == rows[0][0]
+    for start in range(0, len(rows), LOGPROB_ROWS):
+        block = rows[start : start + LOGPROB_ROWS]
+        logits = np.stack([logits_at(ctx, index, model.n_vocab) for _, index in block])
+        tokens = [seq.prompt[pos + 1] for pos, _ in block]
+        seq.prompt_logprobs.extend(token_logprobs(model, logits, tokens, seq.request.prompt_logprobs))
+
+
+def prompt_logprobs(model: LlamaModel, seq: Seq) -> PromptLogprobs | None:
+    """The prompt's logprobs once all are collected, to be sent (once)."""
+    tokens = seq.take_prompt_logprobs()
+    if tokens is None:
+        return None
+    first = model.piece(seq.prompt[0])
+    return PromptLogprobs(first.decode("utf-8", "replace"), list(first), tokens)
+
+
+def prompt_only(model: LlamaModel, seq: Seq) -> EngineDelta:
+    """The end of a request for the prompt alone (``max_tokens`` 0): its logprobs, nothing generated."""
+    return EngineDelta(
+        prompt_logprobs=prompt_logprobs(model, seq),
+        finish_reason="length",
+        prompt_tokens=len(seq.prompt),
+        completion_tokens=0,
+    )
 
 
 def next_token(model: LlamaModel, ctx: lc.llama_context_p, seq: Seq, index: int, n_ctx: int) -> EngineDelta:
@@ -54,6 +88,7 @@ def next_token(model: LlamaModel, ctx: lc.llama_context_p, seq: Seq, index: int,
         text=text,
         token_ids=[token],
         logprobs=logprobs,
+        prompt_logprobs=prompt_logprobs(model, seq),
         finish_reason=finish,
         prompt_tokens=len(seq.prompt),
         completion_tokens=seq.generated,
