@@ -1,21 +1,363 @@
-"""``deepfort eval golden``: ask a live server a golden question set and record each verdict."""
+"""``deepfort eval``: run benchmark suites against a model (``run``), list them (``suites``), read a run
+file back (``report``), compare two runs (``compare``), and ask a live server a golden set (``golden``)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
 from rich.console import Console
-from rich.progress import Progress
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-from deepfort.cli.common import err_console, fail
+from deepfort.access.keys import LOCAL, ApiKey
+from deepfort.cli.common import err_console, fail, settings_or_exit
+from deepfort.evals.cache import RunFile, RunParams, read_run
+from deepfort.evals.client import EvalClient, EvalError, SamplingParams
+from deepfort.evals.compare import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, compare_runs, print_comparison
+from deepfort.evals.html import comparison_html, report_html
+from deepfort.evals.report import DEFAULT_KS, build_report, print_report
+from deepfort.evals.runner import EvalOptions, judge_params, plan_suites, run_suites
+from deepfort.evals.suites import SUITES
 from deepfort.training.golden import load_golden
 
-app = typer.Typer(help="Evaluate answers against golden sets.", no_args_is_help=True)
+app = typer.Typer(help="Benchmark a model: suites, run files, reports and comparisons.", no_args_is_help=True)
+
+# DeepSeek's protocol for R1 and its distilled models: greedy decoding makes them repeat themselves.
+DEFAULT_TEMPERATURE = 0.6
+DEFAULT_TOP_P = 0.95
+
+
+class _Bar:
+    """The run's progress on stderr: one bar per suite, answers found in the run file counted as done."""
+
+    def __init__(self, console: Console, enabled: bool = True) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not enabled,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> _Bar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def suite_started(self, suite: str, total: int, cached: int) -> None:
+        label = f"{suite}" + (f" ({cached} from the run file)" if cached else "")
+        self.tasks[suite] = self.progress.add_task(label, total=total, completed=cached)
+
+    def answered(self, suite: str) -> None:
+        self.progress.advance(self.tasks[suite])
+
+
+@dataclass
+class _Target:
+    client: EvalClient
+    judge: EvalClient | None
+    url: str
+
+
+async def _first_model(client: EvalClient) -> str:
+    models = await client.models()
+    if not models:
+        raise EvalError(f"{client.base_url}/models lists no model; name one with --model")
+    return models[0]
+
+
+async def _local_principal() -> ApiKey:
+    return LOCAL
+
+
+@asynccontextmanager
+async def _in_process(
+    config: Path | None, model: str | None
+) -> AsyncIterator[tuple[httpx.ASGITransport, str]]:
+    """This node's model served by the real app in this process, reached through ``httpx.ASGITransport``
+    (the same request path as ``deepfort serve``). Whoever can run this can read the data directory, so
+    the app's requests are the local principal's, as ``deepfort chat`` in process."""
+    from deepfort.api.app import build_app
+    from deepfort.api.auth import authenticated
+    from deepfort.catalog import resolve_models
+    from deepfort.config import LocalModel
+
+    settings = settings_or_exit(config)
+    configured = [m for m in settings.models if isinstance(m, LocalModel) and model in m.names]
+    if configured:  # a model of the settings file, by its id or an alias
+        chosen = configured[0]
+    else:  # the first local model, or one named by GGUF path, embedded or registered id
+        local = [m for m in resolve_models(settings, [model] if model else []) if isinstance(m, LocalModel)]
+        if not local:
+            raise EvalError("no local model to load; give --url to evaluate a server")
+        chosen = local[-1] if model else local[0]
+    observability = settings.observability.model_copy(update={"metrics_port": None, "access_log": None})
+    settings = settings.model_copy(
+        update={"role": "standalone", "centers": [], "observability": observability}
+    )
+    served = build_app(settings, [chosen])
+    served.dependency_overrides[authenticated] = _local_principal
+    async with served.router.lifespan_context(served):
+        transport = httpx.ASGITransport(app=served)
+        async with httpx.AsyncClient(transport=transport, base_url="http://deepfort") as probe:
+            with err_console.status("loading the model"):
+                while (ready := await probe.get("/ready")).status_code != 200:
+                    if ready.status_code != 503:
+                        raise EvalError(f"the model did not load: {ready.text[:300]}")
+                    await asyncio.sleep(0.1)
+        yield transport, model or chosen.id
+
+
+@asynccontextmanager
+async def _target(
+    url: str | None,
+    model: str | None,
+    api_key: str | None,
+    config: Path | None,
+    judge_url: str | None,
+    judge_model: str | None,
+    judge_api_key: str | None,
+) -> AsyncIterator[_Target]:
+    async with _maybe_in_process(url, config, model) as local:
+        transport = local[0] if local is not None else None
+        if local is not None:
+            client = EvalClient("http://deepfort/v1", local[1], transport=local[0])
+        else:
+            assert url is not None
+            client = EvalClient(url, model or "", api_key=api_key)
+            if model is None:
+                client.model = await _first_model(client)
+        judge = None
+        try:
+            if judge_url is not None:
+                judge = EvalClient(judge_url, judge_model or client.model, api_key=judge_api_key or api_key)
+            elif judge_model is not None:
+                judge = EvalClient(client.base_url, judge_model, api_key=api_key, transport=transport)
+            yield _Target(client, judge, client.base_url if transport is None else "in process")
+        finally:
+            await client.aclose()
+            if judge is not None:
+                await judge.aclose()
+
+
+@asynccontextmanager
+async def _maybe_in_process(
+    url: str | None, config: Path | None, model: str | None
+) -> AsyncIterator[tuple[httpx.ASGITransport, str] | None]:
+    if url is not None:
+        yield None
+        return
+    async with _in_process(config, model) as local:
+        yield local
+
+
+def _default_run_file(params: RunParams) -> Path:
+    """One file per model and settings: the same command run again resumes it."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", params.model).strip("_") or "model"
+    return Path(f"deepfort-eval-{name}-{params.digest()}.jsonl")
+
+
+def _write_html(path: Path, page: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    err_console.print(f"HTML report: {escape(str(path))}", highlight=False)
+
+
+def _print_json(value: Mapping[str, Any]) -> None:
+    typer.echo(json.dumps(value, ensure_ascii=False))
+
+
+@app.command("run")
+def run(
+    suites: Annotated[list[str], typer.Argument(help="Suites to run (see `deepfort eval suites`).")],
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="OpenAI-compatible base URL (/v1 is added to a bare host). Default: load the model here."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model to evaluate. Default: the server's first model."),
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="API key; env DEEPFORT_API_KEY or OPENAI_API_KEY.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML settings (in process only).")
+    ] = None,
+    data: Annotated[
+        list[str] | None, typer.Option(help="Questions: PATH for every suite, or SUITE=PATH. Repeatable.")
+    ] = None,
+    mode: Annotated[
+        list[str] | None,
+        typer.Option(help="generate | loglikelihood, or SUITE=MODE. Default: the suite's first mode."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Only the first N questions of each suite.")
+    ] = None,
+    samples: Annotated[int, typer.Option(min=1, help="Answers per question (pass@1 is their mean).")] = 1,
+    k: Annotated[
+        list[int] | None, typer.Option("--k", min=1, help="pass@k for code suites. Repeatable.")
+    ] = None,
+    temperature: Annotated[
+        float, typer.Option(min=0.0, max=2.0, help="Sampling temperature.")
+    ] = DEFAULT_TEMPERATURE,
+    top_p: Annotated[float, typer.Option(min=0.0, max=1.0, help="Nucleus sampling.")] = DEFAULT_TOP_P,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(min=1, help="Longest answer, reasoning included. Default: as the server allows."),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 8,
+    seed: Annotated[int, typer.Option(help="Seed of sample 0; sample i uses seed + i.")] = 0,
+    run_file: Annotated[
+        Path | None,
+        typer.Option(help="JSONL run file (answers are appended; a rerun asks only what it lacks)."),
+    ] = None,
+    html: Annotated[Path | None, typer.Option(help="Write the report as an HTML page here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+    judge_url: Annotated[str | None, typer.Option(help="Server of the judge model. Default: --url.")] = None,
+    judge_model: Annotated[
+        str | None, typer.Option(help="Judge model (golden sets). Default: --model.")
+    ] = None,
+    judge_api_key: Annotated[str | None, typer.Option(help="API key of the judge server.")] = None,
+) -> None:
+    """Run SUITE... against a model and report per suite and subject: score, unparsed and truncated
+    answers, reasoning and answer tokens, throughput. Every answer goes to the run file as it arrives;
+    run the same command again to resume."""
+    plans = plan_suites(suites, data or [], mode or [])
+    key = api_key or os.environ.get("DEEPFORT_API_KEY") or os.environ.get("OPENAI_API_KEY")
+    sampling = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
+    options = EvalOptions(
+        sampling=sampling,
+        samples=samples,
+        limit=limit,
+        concurrency=concurrency,
+        judge_sampling=judge_params(sampling),
+    )
+
+    async def go() -> dict[str, Any]:
+        async with _target(url, model, key, config, judge_url, judge_model, judge_api_key) as target:
+            params = RunParams(
+                target.client.model, temperature, top_p, max_tokens, seed, judge_model=judge_model
+            )
+            path = run_file or _default_run_file(params)
+            err_console.print(
+                f"evaluating [bold]{escape(target.client.model)}[/] ({escape(target.url)}); run file "
+                f"{escape(str(path))}",
+                highlight=False,
+            )
+            with RunFile.open(path, params, url=target.url) as opened, _Bar(err_console) as bar:
+                keys = await run_suites(
+                    plans, target.client, opened, options, judge=target.judge, progress=bar
+                )
+            return build_report(read_run(path), keys, ks=k or DEFAULT_KS)
+
+    started = time.monotonic()
+    try:
+        report = asyncio.run(go())
+    except KeyboardInterrupt:
+        fail("interrupted; the answers so far are in the run file: run the same command to go on")
+    except httpx.HTTPError as exc:
+        fail(f"{exc!r}")
+    err_console.print(f"done in {time.monotonic() - started:.1f} s", highlight=False)
+    if html is not None:
+        _write_html(html, report_html(report))
+    if as_json:
+        _print_json(report)
+    else:
+        print_report(report, Console())
+
+
+@app.command("suites")
+def list_suites(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """The suites `deepfort eval run` knows, with their modes and what data they read."""
+    rows: list[dict[str, Any]] = []
+    for name, cls in SUITES.items():
+        suite = cls()
+        default = suite.default_data()
+        rows.append(
+            {
+                "name": name,
+                "modes": list(cls.modes),
+                "default_mode": cls.modes[0],
+                "needs_data": default is None,
+                "help": cls.help,
+            }
+        )
+    if as_json:
+        _print_json({"object": "list", "data": rows})
+        return
+    table = Table("suite", "modes", "data", "about")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            ", ".join(row["modes"]),
+            "--data PATH" if row["needs_data"] else "built in",
+            row["help"],
+        )
+    Console().print(table)
+
+
+@app.command("report")
+def report(
+    run_file: Annotated[Path, typer.Argument(help="A run file of `deepfort eval run`.")],
+    html: Annotated[Path | None, typer.Option(help="Write the report as an HTML page here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+    k: Annotated[
+        list[int] | None, typer.Option("--k", min=1, help="pass@k for code suites. Repeatable.")
+    ] = None,
+) -> None:
+    """The report of every answer in RUN_FILE (all its sessions)."""
+    built = build_report(read_run(run_file), ks=k or DEFAULT_KS)
+    if html is not None:
+        _write_html(html, report_html(built))
+    if as_json:
+        _print_json(built)
+    else:
+        print_report(built, Console())
+
+
+@app.command("compare")
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="The run before (the baseline).")],
+    run_b: Annotated[Path, typer.Argument(help="The run after (the change).")],
+    confidence: Annotated[
+        float, typer.Option(min=0.5, max=0.999, help="Confidence level.")
+    ] = DEFAULT_CONFIDENCE,
+    resamples: Annotated[int, typer.Option(min=100, help="Bootstrap resamples.")] = DEFAULT_RESAMPLES,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    html: Annotated[Path | None, typer.Option(help="Write the comparison as an HTML page here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as one JSON object.")] = False,
+) -> None:
+    """Per-suite score deltas B - A with paired bootstrap confidence intervals over questions, and the
+    questions that flipped (right -> wrong, wrong -> right)."""
+    with err_console.status("resampling"):
+        compared = compare_runs(
+            read_run(run_a), read_run(run_b), resamples=resamples, confidence=confidence, seed=seed
+        )
+    if html is not None:
+        _write_html(html, comparison_html(compared))
+    if as_json:
+        _print_json(compared)
+    else:
+        print_comparison(compared, Console())
 
 
 @app.command("golden")

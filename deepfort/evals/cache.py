@@ -64,6 +64,10 @@ class RunParams:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def digest(self) -> str:
+        """A short hash of these params (a default run file's name)."""
+        return request_hash("params", self.as_dict(), {})[:8]
+
     def differences(self, recorded: Mapping[str, Any]) -> list[str]:
         mine = self.as_dict()
         return [

@@ -190,6 +190,21 @@ class EvalClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def models(self) -> list[str]:
+        """The model ids ``GET /models`` lists, in its order."""
+        try:
+            response = await self._http.get("/models")
+        except httpx.TransportError as exc:
+            raise EvalError(f"cannot reach {self.base_url}/models: {exc!r}") from None
+        if response.status_code != 200:
+            raise EvalError(
+                f"{self.base_url}/models answered {response.status_code}: {_error_message(response)}"
+            )
+        try:
+            return [str(entry["id"]) for entry in response.json()["data"]]
+        except (ValueError, KeyError, TypeError):
+            raise EvalError(f"{self.base_url}/models answered something that is not a model list") from None
+
     # -- generate ------------------------------------------------------------------------------------------
 
     async def generate(self, request: GenerateRequest, params: SamplingParams) -> Reply:

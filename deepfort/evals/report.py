@@ -147,19 +147,18 @@ def print_report(report: Mapping[str, Any], console: Console, *, subjects: bool 
     params = report.get("params") or {}
     sampling = ", ".join(f"{k} {v}" for k, v in params.items() if k != "model" and v is not None)
     table = Table(title=f"{report.get('model')}  ({sampling or 'server defaults'})", title_justify="left")
-    for column in ("suite", "mode", "score", "n", "unparsed", "truncated", "reasoning tok", "answer tok"):
-        table.add_column(column, justify="left" if column in ("suite", "mode") else "right")
-    table.add_column("q/min", justify="right")
-    table.add_column("req/s", justify="right")
+    for column in ("suite", "mode", "metric", "score", "n", "unparsed", "truncated", "reasoning tok"):
+        table.add_column(column, justify="left" if column in ("suite", "mode", "metric") else "right")
+    for column in ("answer tok", "q/min", "req/s"):
+        table.add_column(column, justify="right")
     estimated = False
     for name, suite in report["suites"].items():
         estimated = estimated or bool(suite.get("tokens_estimated"))
-        score = _percent(suite["score"])
-        extra = "  ".join(f"{k} {v:.1%}" for k, v in (suite.get("pass_at_k") or {}).items() if k != "pass@1")
         table.add_row(
             name,
             suite["mode"],
-            f"{score} {suite['metric']}" + (f"  {extra}" if extra else ""),
+            suite["metric"],
+            _percent(suite["score"]),
             str(suite["n"]),
             _percent(suite["unparsed_rate"]),
             _percent(suite["truncated_rate"]),
@@ -173,6 +172,10 @@ def print_report(report: Mapping[str, Any], console: Console, *, subjects: bool 
         console.print(
             "[dim]token counts partly estimated from characters (the server gave no reasoning count)[/]"
         )
+    for name, suite in report["suites"].items():
+        pass_at_k = suite.get("pass_at_k") or {}
+        if len(pass_at_k) > 1:
+            console.print(f"{name}: " + ", ".join(f"{k} {v:.1%}" for k, v in pass_at_k.items()))
     if not subjects:
         return
     for name, suite in report["suites"].items():
