@@ -14,6 +14,7 @@ from deepfort import __version__
 from deepfort.api import admin as admin_routes
 from deepfort.api import alerts as alert_routes
 from deepfort.api import conversations, feedback, generate, health, tokenize, web, workflows
+from deepfort.api import evals as eval_routes
 from deepfort.api import metrics as metric_routes
 from deepfort.api.auth import admin, authenticated
 from deepfort.api.errors import install_error_handlers
@@ -81,6 +82,7 @@ def build_app(settings: Settings, models: list[ModelSpec] | None = None) -> Fast
     app.include_router(metric_routes.router, dependencies=metrics_auth)
     app.include_router(health.router)
     app.include_router(workflows.router, dependencies=authenticated_)
+    app.include_router(eval_routes.router, dependencies=[Depends(admin)])
     app.include_router(web.router)  # last: the console's fallback never shadows an API path
     # Outermost first: the request id exists before the body guard can answer with an error.
     app.add_middleware(BodyGuardMiddleware, max_bytes=settings.server.max_body_bytes)

@@ -25,6 +25,7 @@ from deepfort.cluster.server import ClusterService, start_grpc_server
 from deepfort.config import LocalModel, ModelSpec, Settings, UpstreamModel
 from deepfort.engines.upstream import UpstreamEngine
 from deepfort.errors import ConfigError, DeepfortError
+from deepfort.evals.service import EvalService
 from deepfort.observability.alerts import AlertEvaluator
 from deepfort.observability.metrics import Metrics
 from deepfort.observability.metrics_server import MetricsServer, start_metrics_server
@@ -130,6 +131,8 @@ class Node:
             http_allowed_hosts=frozenset(settings.workflows.http_allowed_hosts),
             http_timeout_s=settings.workflows.http_timeout_s,
         )
+        # Eval runs started over the API (POST /v1/evals): their files under the data dir, scores on a gauge.
+        self.evals = EvalService(settings.data_dir / "evals", self.metrics.eval_score)
         self._tasks: list[asyncio.Task[None]] = []
         self._metrics_server: MetricsServer | None = None
         self.tokenize = TokenizeService(self.context)
@@ -146,6 +149,7 @@ class Node:
         await self.accuracy.reload()
         await self.centers.start()
         await self.runs.start()
+        await self.evals.start()
         port = self.settings.observability.metrics_port
         if port is not None:
             self._metrics_server = start_metrics_server(self.metrics, port, self.settings.server.host)
@@ -171,6 +175,7 @@ class Node:
                     log.error("master keyring reload failed: %s", exc.message)
 
     async def close(self) -> None:
+        await self.evals.close()  # first: its requests need the pool
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -159,6 +159,12 @@ class Metrics:
             ("target",),
             registry=r,
         )
+        self._eval_score = Gauge(
+            "deepfort:eval_score",
+            "Score (accuracy, or pass@1 for code) of the latest finished eval run, by model and suite, 0..1.",
+            ("model", "suite"),
+            registry=r,
+        )
         self._engine_sources: list[EngineSource] = []
         self._accuracy: tuple[float, int] | None = None
         self.registry.register(_ScrapeTimeCollector(self))
@@ -218,6 +224,10 @@ class Metrics:
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"accuracy must be within 0..1, got {value}")
         self._accuracy = (value, samples)
+
+    def eval_score(self, model: str, suite: str, score: float) -> None:
+        """The latest eval score of ``model`` on ``suite`` (``POST /v1/evals``), 0..1."""
+        self._eval_score.labels(model, suite).set(score)
 
     def center_state(self, target: str, up: bool) -> None:
         self._center_up.labels(target).set(1.0 if up else 0.0)
