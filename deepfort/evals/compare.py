@@ -62,7 +62,7 @@ def paired_bootstrap(
 
 
 def _per_question(run: RunData, suite: str) -> dict[str, dict[str, Any]]:
-    """Each question's score (share of correct samples), subject, target and first extracted answer."""
+    """Each question's score (share of correct samples), subject, target and first sample's answer."""
     questions: dict[str, dict[str, Any]] = {}
     for answer in run.of_suite(suite):
         entry = questions.setdefault(
@@ -132,6 +132,10 @@ def compare_runs(
                     "target": qa[item]["target"],
                     "a": qa[item]["extracted"],
                     "b": qb[item]["extracted"],
+                    "a_right": qa[item]["right"],
+                    "a_samples": qa[item]["total"],
+                    "b_right": qb[item]["right"],
+                    "b_samples": qb[item]["total"],
                 }
                 (worse if was else better).append(flip)
         entry["flipped"] = {"right_to_wrong": worse, "wrong_to_right": better}

@@ -26,10 +26,11 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "Noto Sans", "PingF
 h1 { font-size: 1.5rem; margin-bottom: .2rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
 .meta { color: #555; margin-bottom: 1.5rem; }
 code { background: #f2f2f4; padding: 0 .25rem; border-radius: 3px; }
-table { border-collapse: collapse; margin: .5rem 0 1rem; width: 100%; }
+table { border-collapse: collapse; margin: .5rem 0 1rem; width: 100%; font-size: 13px; }
 th, td { padding: .3rem .6rem; border-bottom: 1px solid #e4e4e7; text-align: right; }
 th:first-child, td:first-child { text-align: left; } th { background: #f7f7f8; font-weight: 600; }
-td.text { text-align: left; max-width: 22rem; overflow-wrap: anywhere; }
+th.text, td.text { text-align: left; max-width: 22rem; overflow-wrap: anywhere; }
+th.left, td.left { text-align: left; white-space: nowrap; }
 svg text { font: 12px system-ui, -apple-system, "Segoe UI", "Noto Sans", sans-serif; }
 .good { color: #2e7d32; } .bad { color: #c62828; } .muted { color: #777; }
 """
@@ -86,7 +87,7 @@ def delta_chart(rows: Sequence[tuple[str, float, float, float]], title: str) -> 
     reach = max([0.05, *(max(abs(lo), abs(hi), abs(d)) for _, d, lo, hi in rows)])
     reach = min(1.0, reach * 1.1)
     height = _ROW_H * len(rows) + 34
-    width = _LABEL_W + _BAR_W + _VALUE_W
+    width = _LABEL_W + _BAR_W + _VALUE_W + 90  # the delta and its interval
     zero = _LABEL_W + _BAR_W / 2
 
     def x(value: float) -> float:
@@ -163,13 +164,16 @@ def report_html(report: Mapping[str, Any]) -> str:
     ]
     body += ["<h2>Score per suite</h2>", score_chart(rows, "score per suite")]
     body.append(
-        "<table><tr><th>suite</th><th>mode</th><th>score</th><th>n</th><th>samples</th><th>unparsed</th>"
-        "<th>truncated</th><th>reasoning tokens</th><th>answer tokens</th><th>questions/min</th>"
-        "<th>requests/s</th></tr>"
+        '<table><tr><th>suite</th><th class="left">mode</th><th>score</th><th class="left">metric</th>'
+        "<th>n</th><th>samples</th><th>unparsed</th>"
+        '<th>truncated</th><th title="mean reasoning tokens">reasoning tok</th>'
+        '<th title="mean answer tokens">answer tok</th><th title="questions per minute">q/min</th>'
+        '<th title="requests per second">req/s</th></tr>'
     )
     for name, s in suites.items():
         body.append(
-            f"<tr><td>{_e(name)}</td><td>{_e(s['mode'])}</td><td>{_pct(s['score'])} {_e(s['metric'])}</td>"
+            f'<tr><td>{_e(name)}</td><td class="left">{_e(s["mode"])}</td><td>{_pct(s["score"])}</td>'
+            f'<td class="left">{_e(s["metric"])}</td>'
             f"<td>{s['n']}</td><td>{s['samples']}</td><td>{_pct(s['unparsed_rate'])}</td>"
             f"<td>{_pct(s['truncated_rate'])}</td><td>{_num(s['mean_reasoning_tokens'])}</td>"
             f"<td>{_num(s['mean_answer_tokens'])}</td><td>{_num(s['questions_per_minute'], 1)}</td>"
@@ -196,6 +200,16 @@ def report_html(report: Mapping[str, Any]) -> str:
         ]
         body += [f"<h2>{_e(name)} by subject</h2>", score_chart(rows, f"{name} by subject")]
     return _page(f"eval {report.get('model')}", body)
+
+
+def _answered(flip: Mapping[str, Any], side: str) -> str:
+    """What a run answered to a flipped question: the answer read, or with several samples how many were
+    right (the first sample's answer may not be the majority's)."""
+    samples = int(flip.get(f"{side}_samples") or 1)
+    if samples > 1:
+        return f"{flip.get(f'{side}_right', 0)}/{samples} right"
+    answer = flip.get(side)
+    return "(unparsed)" if answer is None else str(answer)
 
 
 def comparison_html(comparison: Mapping[str, Any], *, flips: int = 200) -> str:
@@ -239,17 +253,11 @@ def comparison_html(comparison: Mapping[str, Any], *, flips: int = 200) -> str:
             if not flipped:
                 continue
             body.append(f"<h2>{_e(name)}: {len(flipped)} flipped {label}</h2>")
-            body.append(
-                "<table><tr><th>question</th><th>subject</th><th>gold</th><th>A answered</th>"
-                "<th>B answered</th></tr>"
-            )
+            heads = ("question", "subject", "gold", "A answered", "B answered")
+            body.append("<table><tr>" + "".join(f'<th class="text">{h}</th>' for h in heads) + "</tr>")
             for f in flipped[:flips]:
-                body.append(
-                    f'<tr><td class="text">{_e(f["item"])}</td><td class="text">{_e(f["subject"])}</td>'
-                    f'<td class="text">{_e(f["target"])}</td>'
-                    f'<td class="text">{_e(f["a"] or "(unparsed)")}</td>'
-                    f'<td class="text">{_e(f["b"] or "(unparsed)")}</td></tr>'
-                )
+                cells = (f["item"], f["subject"], f["target"], _answered(f, "a"), _answered(f, "b"))
+                body.append("<tr>" + "".join(f'<td class="text">{_e(c)}</td>' for c in cells) + "</tr>")
             body.append("</table>")
             if len(flipped) > flips:
                 body.append(f'<p class="muted">and {len(flipped) - flips} more (see --json).</p>')

@@ -50,6 +50,10 @@ def test_every_question_gained_gives_a_certain_delta_of_one(tmp_path: Path) -> N
         "target": "A",
         "a": "B",
         "b": "A",
+        "a_right": 0,
+        "a_samples": 1,
+        "b_right": 1,
+        "b_samples": 1,
     }
 
 
@@ -142,3 +146,20 @@ def test_table_and_page_name_the_flips(tmp_path: Path) -> None:
     assert page.count("<svg") == 2  # the suite deltas and the subject deltas
     assert "1 flipped right → wrong" in page and "1 flipped wrong → right" in page
     assert "&lt;b&gt;law&lt;/b&gt;" in page and "<b>law</b>" not in page
+
+
+def test_a_flip_over_samples_shows_how_many_were_right(tmp_path: Path) -> None:
+    runs = []
+    for name, rights in (("a", [True, True, False]), ("b", [False, False, True])):
+        with RunFile.open(tmp_path / f"{name}.jsonl", RunParams(name)) as run:
+            for sample, right in enumerate(rights):
+                record = {"suite": "code", "item": "t1", "sample": sample, "mode": "generate", "hash": "h"}
+                run.append({**record, "correct": right, "extracted": "passed" if right else "failed"})
+        runs.append(read_run(tmp_path / f"{name}.jsonl"))
+    suite = compare_runs(*runs)["suites"]["code"]
+    assert suite["delta"] == round(1 / 3 - 2 / 3, 4)
+    (flip,) = suite["flipped"]["right_to_wrong"]
+    assert (flip["a_right"], flip["a_samples"], flip["b_right"], flip["b_samples"]) == (2, 3, 1, 3)
+    assert "2/3 right" in comparison_html(compare_runs(*runs)) and "1/3 right" in comparison_html(
+        compare_runs(*runs)
+    )
