@@ -203,7 +203,8 @@ HOSTILE: dict[str, tuple[str, set[str]]] = {
         {"timeout"},
     ),
     "infinite loop": ("while True:\n    pass\n", {"timeout"}),
-    "memory hog": ("hog = []\nwhile True:\n    hog.append(bytearray(10**7))\n", {"failed"}),
+    # MemoryError, unless a busy machine's CPU limit comes first
+    "memory hog": ("hog = []\nwhile True:\n    hog.append(bytearray(10**7))\n", {"failed", "timeout"}),
     "write outside": ("open({outside!r}, 'w').write('pwned')\n", {"failed"}),
     "write home": (
         "import os\n"
