@@ -21,7 +21,7 @@ from tests.conftest import Server
 
 Run = Callable[..., Result]
 
-QUESTIONS = [
+QUESTIONS: list[dict[str, Any]] = [
     {
         "id": "q1",
         "question": "2 + 2 = ?",
@@ -228,3 +228,43 @@ def test_run_against_deepfort_serve(server: Server, questions: Path, tmp_path: P
         assert 0 < answer["answer"]["completion_tokens"] <= 48
         assert answer["truncated"] == (answer["answer"]["finish_reason"] == "length")
     assert suite["truncated_rate"] == round(sum(a["truncated"] for a in answers) / 3, 4)
+
+
+@pytest.mark.e2e
+def test_loglikelihood_against_deepfort_serve(server: Server, questions: Path, tmp_path: Path) -> None:
+    """``loglikelihood`` mode reads the echoed prompt's log-probabilities: one score per option, the
+    choice is the best of them, and nothing is left unparsed."""
+    command = [
+        sys.executable,
+        "-m",
+        "deepfort",
+        "eval",
+        "run",
+        "mcq",
+        "--url",
+        server.v1,
+        "--mode",
+        "loglikelihood",
+    ]
+    command += [
+        "--model",
+        "smollm2-135m",
+        "--data",
+        str(questions),
+        "--run-file",
+        str(tmp_path / "run.jsonl"),
+    ]
+    command += ["--json"]
+    env = {**os.environ, "DEEPFORT_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    suite = json.loads(done.stdout)["suites"]["mcq"]
+    assert suite["mode"] == "loglikelihood" and suite["n"] == 3 and suite["unparsed_rate"] == 0.0
+    lines = [json.loads(line) for line in (tmp_path / "run.jsonl").read_text().splitlines()]
+    answers = {a["item"]: a for a in lines if a["type"] == "answer"}
+    for question in QUESTIONS:
+        answer = answers[str(question["id"])]
+        scores = [score for score, _ in answer["scores"]]
+        assert len(scores) == len(question["choices"]) and all(s < 0 for s in scores)
+        assert answer["extracted"] == "ABCD"[scores.index(max(scores))]
+        assert answer["requests"] == len(scores)
