@@ -7,7 +7,8 @@ environment, an empty directory of its own as cwd, ``HOME`` and ``TMPDIR``) runn
 PID namespaces, a uid of its own when started as root; see that module), sets resource limits (CPU time,
 address space, file size, processes, open files) and runs the program. The host meanwhile waits for it
 against a wall-clock limit and then kills its whole process group (the PID namespace takes anything that
-left the group), keeps the first ``output_bytes`` of stdout and stderr, and deletes the directory.
+left the group), keeps the first ``output_bytes`` of stdout and the last of stderr (where the exception
+is), and deletes the directory. Linux only.
 
 A program passes when it runs to its end and exits 0: an exception, ``sys.exit`` or ``os._exit`` before
 the end, a signal or a limit all fail it. :class:`SandboxResult` says which, in a few words, and how the
@@ -173,7 +174,7 @@ def _run(program: str, limits: Limits, guard: bool, namespaces: bool, base: Path
         config["result_fd"] = result.fileno()
         timed_out = _execute(config, workdir, stdout, stderr, result, limits.wall_s)
         seconds = time.monotonic() - started
-        out, err = _head(stdout, limits.output_bytes), _head(stderr, limits.output_bytes)
+        out, err = _head(stdout, limits.output_bytes), _tail(stderr, limits.output_bytes)
         result.seek(0)
         lines = result.read(1 << 16).decode(errors="replace").splitlines()
     return _judge(lines, nonce, timed_out, limits, out, err, seconds)
@@ -203,23 +204,35 @@ def _execute(
         )
     except OSError as error:
         raise SandboxError(f"cannot start the code sandbox ({sys.executable}): {error}") from error
-    # A pidfd says when the launcher has exited without reaping it: its process group cannot be reused
-    # by another process before we have killed it.
-    pidfd = os.pidfd_open(process.pid)
     try:
         assert process.stdin is not None
         with contextlib.suppress(BrokenPipeError):
             process.stdin.write(json.dumps(config).encode())
         with contextlib.suppress(BrokenPipeError):
             process.stdin.close()
-        ready, _, _ = select.select([pidfd], [], [], wall_s)
-        timed_out = not ready
+        return _wait(process, wall_s)
+    finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def _wait(process: subprocess.Popen[bytes], wall_s: float) -> bool:
+    """Wait up to ``wall_s`` for the launcher to exit, without reaping it, so that its process group
+    cannot be another's by the time it is killed; True when the time ran out."""
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except OSError:  # Linux before 5.3: reaped here, a (tiny) window for the group's id to be reused
+        try:
+            process.wait(wall_s)
+        except subprocess.TimeoutExpired:
+            return True
+        return False
+    try:
+        ready, _, _ = select.select([pidfd], [], [], wall_s)
+        return not ready
     finally:
         os.close(pidfd)
-    return timed_out
 
 
 def _head(file: IO[bytes], limit: int) -> str:
@@ -227,6 +240,14 @@ def _head(file: IO[bytes], limit: int) -> str:
     data = file.read(limit + 1)
     text = data[:limit].decode(errors="replace")
     return text + "\n[output cut]" if len(data) > limit else text
+
+
+def _tail(file: IO[bytes], limit: int) -> str:
+    """The end of stderr, where the exception is."""
+    size = file.seek(0, os.SEEK_END)
+    file.seek(max(0, size - limit))
+    text = file.read(limit).decode(errors="replace")
+    return "[output cut]\n" + text if size > limit else text
 
 
 def _judge(
@@ -269,8 +290,8 @@ def _judge(
         raise SandboxError(f"the code sandbox failed to set up the program: {setup_error}")
     if signum is not None:
         # SIGKILL is the kernel's CPU limit (soft and hard alike): nothing inside a PID namespace can
-        # kill its PID 1, and the wall-clock kill was dealt with above. (The CPU time the launcher measures
-        # can read short of the limit on a busy machine, so it does not decide.)
+        # kill its PID 1, and the wall-clock kill was dealt with above. (The CPU time rusage reports
+        # reads short of the limit on a busy machine, so it cannot decide.)
         if signum in (signal.SIGKILL, signal.SIGXCPU):
             return result("timeout", f"CPU time limit ({math.ceil(limits.cpu_s)} s)")
         if signum == signal.SIGXFSZ:
@@ -280,7 +301,7 @@ def _judge(
 
 
 def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip() and line.strip() != "[output cut]"]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1][:200] if lines else ""
 
 

@@ -86,6 +86,14 @@ def test_output_is_captured_and_capped() -> None:
     assert result.stderr == "oops\n"
 
 
+def test_a_long_stderr_keeps_its_end_where_the_exception_is() -> None:
+    program = "import sys\nsys.stderr.write('noise\\n' * 10_000)\nraise ValueError('the last word')\n"
+    result = run(program, Limits(output_bytes=1000))
+    assert (result.status, result.reason) == ("failed", "ValueError: the last word")
+    assert result.stderr.startswith("[output cut]\n")
+    assert len(result.stderr) <= 1000 + len("[output cut]\n")
+
+
 def test_processes_are_limited() -> None:
     program = (
         "import os, time\n"
