@@ -46,8 +46,8 @@ _uids = itertools.count(secrets.randbelow(1 << 20))
 
 
 class SandboxError(DeepfortError):
-    """The sandbox itself could not run a program (the launcher failed before the program started): the
-    machine's fault, never the sample's, so it must not be scored as a failed sample."""
+    """The sandbox itself could not run a program (a result of status ``error``): the machine's fault,
+    never the sample's, so a suite raises it rather than score the sample as failed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +82,10 @@ class Isolation:
     user: str
 
     def describe(self) -> str:
+        """In a few words, the same for every sample of a run (the uid's number left out)."""
         pid = "pid namespace" if self.pid_namespace else "no pid namespace"
-        return f"network: {self.network}, filesystem: {self.filesystem}, {pid}, {self.user}"
+        user = "a uid of its own" if self.user.startswith("uid ") else self.user
+        return f"network: {self.network}, filesystem: {self.filesystem}, {pid}, {user}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +135,15 @@ def run_python(
     ``os.remove``, ``subprocess.Popen``... become None), as that package's evaluator does; the OS-level
     isolation holds without it. ``tmp_root`` is where the sample's directory is made (the system's
     temporary directory by default). ``namespaces=False`` skips the namespaces, as on a machine that
-    refuses them (tests of that fallback). Raises :class:`SandboxError` when the sandbox cannot start at all.
+    refuses them (tests of that fallback). Status ``error`` means the sandbox itself failed (it could
+    not start, or not set the program up): the machine's fault, not the program's.
     """
     limits = limits or Limits()
     base = Path(tempfile.mkdtemp(prefix="deepfort-sandbox-", dir=tmp_root))
     try:
         return _run(program, limits, guard, namespaces, base)
+    except SandboxError as error:
+        return SandboxResult("error", error.message, None)
     finally:
         _remove(base)
 
@@ -278,7 +283,7 @@ def _judge(
     if timed_out:
         return result("timeout", f"wall-clock limit ({limits.wall_s:g} s)")
     if isolation is None:
-        raise SandboxError(f"the code sandbox failed before the program started: {_last_line(err)}")
+        return result("error", f"the sandbox failed before the program started: {_last_line(err)}")
     if outcome is None:
         return result("failed", "the sandbox's launcher was killed (by the program?)")
     code, signum = outcome.get("code"), outcome.get("signal")
@@ -287,7 +292,7 @@ def _judge(
     if code == 0:
         return result("failed", "the program exited before its tests finished")
     if code == 3 and setup_error is not None:
-        raise SandboxError(f"the code sandbox failed to set up the program: {setup_error}")
+        return result("error", f"the sandbox failed to set the program up: {setup_error}")
     if signum is not None:
         # SIGKILL is the kernel's CPU limit (soft and hard alike): nothing inside a PID namespace can
         # kill its PID 1, and the wall-clock kill was dealt with above. (The CPU time rusage reports

@@ -20,6 +20,7 @@ import pytest
 from deepfort.errors import ConfigError
 from deepfort.evals.base import Generation, Item
 from deepfort.evals.passk import mean_pass_at_k, pass_at_k
+from deepfort.evals.sandbox import SandboxError
 from deepfort.evals.suites.code import (
     HUMANEVAL_PROMPT,
     MBPP,
@@ -278,6 +279,17 @@ def test_a_truncated_answer_is_judged_as_it_is_and_marked() -> None:
     verdict = suite.judge(item, cut)
     assert (verdict.correct, verdict.extracted, verdict.truncated) == (False, "failed", True)
     assert verdict.detail.startswith("SyntaxError")
+
+
+@pytest.mark.e2e
+def test_a_failing_sandbox_stops_the_run_instead_of_scoring_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deepfort.evals import sandbox
+
+    monkeypatch.setattr(sandbox, "_launcher", lambda: "raise SystemExit(1)")
+    suite = HumanEval()
+    item = suite.load(_humaneval_data())[0]
+    with pytest.raises(SandboxError, match="the code sandbox failed: the sandbox failed before the program"):
+        suite.judge(item, Generation(item.data["canonical_solution"]))
 
 
 def _humaneval_data() -> Path:

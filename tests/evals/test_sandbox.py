@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from deepfort.evals import sandbox
 from deepfort.evals.sandbox import Isolation, Limits, SandboxResult, run_python
 
 pytestmark = pytest.mark.e2e
@@ -68,6 +69,15 @@ def test_a_failing_program_fails_with_its_exception(program: str, reason: str) -
 def test_a_program_that_exits_before_its_tests_never_passes(exit_early: str, guard: bool) -> None:
     result = run(f"def f():\n    return 1\n\n{exit_early}\nassert f() == 2\n", guard=guard)
     assert result.status == "failed", result
+
+
+def test_a_sandbox_that_cannot_start_is_an_error_never_a_failed_sample(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sandbox, "_launcher", lambda: "raise SystemExit('no namespaces for you')")
+    result = run(PASSING)
+    assert (result.status, result.isolation) == ("error", None)
+    assert result.reason == "the sandbox failed before the program started: no namespaces for you"
 
 
 def test_time_limits_end_a_program_as_a_timeout() -> None:

@@ -148,7 +148,7 @@ def mbpp_program(setup: str, code: str, tests: list[str]) -> str:
 
 def _verdict(result: SandboxResult, generation: Generation) -> Verdict:
     if result.status == "error":
-        raise SandboxError(f"the code sandbox failed: {result.reason}")
+        raise SandboxError(f"the code sandbox failed: {result.reason}")  # never a sample scored 0
     detail = result.reason or "passed"
     if result.isolation is not None:
         detail += f" (sandbox: {result.isolation.describe()})"
