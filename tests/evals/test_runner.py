@@ -305,3 +305,43 @@ def test_assignments() -> None:
         parse_assignments(["mmlu=a", "mmlu=b"], ["mmlu"], "--data")
     with pytest.raises(EvalError, match="twice"):
         parse_assignments(["a", "b"], ["mmlu"], "--data")
+
+
+def test_golden_judge_items_go_to_the_judge_model(
+    inprocess: InProcess, engine: ScriptedEngine, tmp_path: Path
+) -> None:
+    """The real golden suite: a checked item is judged here, a judge item by the judge model's reply."""
+    from deepfort.evals.suites import SUITES
+
+    data = tmp_path / "golden.jsonl"
+    rows = [
+        {"question": "What is 6 x 7?", "checker": {"type": "number", "value": 42}},
+        {"question": "Explain GDP in one line", "checker": {"type": "judge", "criteria": "total output"}},
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    judge_engine = inprocess.engine("scripted-r1")
+    judge_engine.reset()
+    engine.enqueue(["It is 42."])
+    engine.enqueue(["The total value of what a country produces in a year."])
+    judge_engine.enqueue(["It names the total output.\nVERDICT: PASS"])
+    plans = [SuitePlan(SUITES.get("golden")(), data, "generate")]
+    path = tmp_path / "run.jsonl"
+
+    async def go() -> None:
+        client, judge = client_for(inprocess), client_for(inprocess, "scripted-r1")
+        try:
+            with RunFile.open(path, RunParams("scripted", judge_model="scripted-r1")) as run_file:
+                await run_suites(plans, client, run_file, EvalOptions(concurrency=1), judge=judge)
+        finally:
+            await client.aclose()
+            await judge.aclose()
+
+    inprocess.run(go())
+    assert len(engine.requests) == 2 and len(judge_engine.requests) == 1
+    assert "total output" in str(judge_engine.requests[0].prompt)
+    assert "The total value of what a country produces" in str(judge_engine.requests[0].prompt)
+    answers = list(read_run(path).answers.values())
+    assert [a["correct"] for a in answers] == [True, True]
+    assert "judge" not in answers[0] and answers[0]["requests"] == 1
+    assert answers[1]["judge"]["content"].endswith("VERDICT: PASS") and answers[1]["requests"] == 2
+    assert answers[1]["detail"] == "judge: PASS"
