@@ -95,6 +95,8 @@ def _tiers(letters: str) -> tuple[tuple[re.Pattern[str], ...], ...]:
         # 答案：B / 答案是 B / 正确答案为（B） / 答案应该选B / 最终答案是选项B
         rf"答案(?:选项)?\s*(?:应该|应当|应|就|当|肯定|一定|只能|必然)?\s*(?:是|为|选择?|:|=)\s*:?"
         rf"{_OPEN}(?:选项|option)?{_OPEN}{x}",
+        # 正确选项是B / 最佳选项为 C
+        rf"(?:正确|最佳|最终)的?选项\s*(?:应该|应当|应|就)?\s*(?:是|为|:)\s*:?{_OPEN}{x}",
         # The answer is (B) / Answer: B / **Answer:** B / the final answer would be B
         r"(?i:\banswers?\b(?:\s+to\s+(?:this|the)\s+question)?[*_]*\s*"
         r"(?:is|was|would\s+be|should\s+be|must\s+be|will\s+be|[:=]|-)\s*"
@@ -226,12 +228,13 @@ def _latex_number_text(text: str) -> str:
     return re.sub(r"\\(?:text|mathrm|textbf|mbox)\s*\{[^{}]*\}", " ", text)
 
 
-def final_number(text: str) -> str | None:
+def final_number(text: str, *, last_number: bool = True) -> str | None:
     """The final numeric answer of a GSM8K-style reply, normalised (:func:`normalise_number`), or None.
 
     In order: the last "#### 42"; the last ``\\boxed{}`` (its last number; a box with no number is no
     answer); the first number after the last answer phrase that has one ("The answer is $1,234.50",
-    "答案是 42 元", "答：共 42 元"); the last number in the text.
+    "答案是 42 元", "答：共 42 元"); the last number in the text, unless ``last_number`` is False (a
+    reply cut by ``max_tokens`` stops mid-calculation: its last number is no answer).
     """
     answer = _clean(text)
     hashes = list(_HASHES.finditer(answer))
@@ -246,6 +249,8 @@ def final_number(text: str) -> str | None:
         number = _NUMBER.search(rest)
         if number:
             return normalise_number(number.group())
+    if not last_number:
+        return None
     numbers = _NUMBER.findall(_latex_number_text(answer))
     return normalise_number(numbers[-1]) if numbers else None
 

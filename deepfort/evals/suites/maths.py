@@ -237,7 +237,8 @@ class _Maths(Suite):
 class GSM8K(_Maths):
     """GSM8K as published (``{"question", "answer"}``, the answer's reasoning ending "#### 42"), or any
     JSONL in that shape; ``--data`` is a file or a directory of ``*.jsonl``. The reply's final number
-    (:func:`~deepfort.evals.extract.final_number`) is compared with the gold one."""
+    (:func:`~deepfort.evals.extract.final_number`; not merely its last number when it was cut by
+    ``max_tokens``) is compared with the gold one."""
 
     name: ClassVar[str] = "gsm8k"
     help: ClassVar[str] = "GSM8K-style JSONL (question, answer ending '#### N'): the final number."
@@ -259,7 +260,8 @@ class GSM8K(_Maths):
         return unique(items, data)
 
     def judge(self, item: Item, generation: Generation) -> Verdict:
-        return _verdict(item.target, final_number(generation.content), generation, self.sympy)
+        stated = final_number(generation.content, last_number=not generation.truncated)
+        return _verdict(item.target, stated, generation, self.sympy)
 
 
 _MATH_FIELDS = ("problem", "answer")

@@ -208,6 +208,7 @@ class _HeadedCSV(MultipleChoice):
             if "answer" not in columns:
                 raise ConfigError(self.no_answers(path))
             letters = [c for c in LETTERS if c.lower() in columns]
+            id_column = columns.get("id", columns.get(""))  # C-Eval's id, CMMLU's unnamed index
             found = False
             for line, row in rows:
                 where = f"{path}:{line}"
@@ -220,7 +221,7 @@ class _HeadedCSV(MultipleChoice):
                 if not question.strip():
                     raise ConfigError(f"{where}: empty question")
                 choices = [row[columns[c.lower()]] for c in letters]
-                ident = row[columns["id"]].strip() if "id" in columns else str(line)
+                ident = row[id_column].strip() if id_column is not None else str(line)
                 answer = _answer_letter(cell, len(choices), where)
                 items.append(self.item(f"{path.stem}/{ident}", question, choices, answer, subject))
                 found = True
