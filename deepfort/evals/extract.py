@@ -78,13 +78,13 @@ def _clean(text: str) -> str:
 # capital letter makes it an article or a pronoun ("A bicycle", "I think").
 _CONNECTIVES = "because|since|as|is|was|which|and|or|but|for|with|here|in|from|that|so|it|would|should"
 # Between an answer phrase and its letter: spaces, markdown emphasis, an opening bracket or quote.
-_OPEN = r"[\s*_(\[【「\"'“]*"
+_OPEN = r"[\s*_(\[【「\"'“]{0,12}"
 
 
 def _letter(letters: str) -> str:
     return (
         rf"(?<![A-Za-z0-9_])(?P<letter>[{letters}])"
-        rf"(?![A-Za-z0-9_'’])(?![ \t]+(?!(?:{_CONNECTIVES})\b)[a-z])"
+        rf"(?![A-Za-z0-9_])(?!['’][a-z])(?![ \t]+(?!(?:{_CONNECTIVES})\b)[a-z])"
     )
 
 
@@ -206,6 +206,10 @@ _ANSWER_PHRASE = re.compile(
 )
 
 
+# Where the sentence of an answer phrase ends: a line break, 。, or a full stop that is no decimal point.
+_SENTENCE_END = re.compile(r"\n|。|\.(?!\d)")
+
+
 def normalise_number(number: str) -> str:
     """A number as written ("1,234.50", "+7", "3 / 4") in one form: "1234.5", "7", "3/4"."""
     number = number.replace(",", "").replace(" ", "").lstrip("+")
@@ -232,9 +236,10 @@ def final_number(text: str, *, last_number: bool = True) -> str | None:
     """The final numeric answer of a GSM8K-style reply, normalised (:func:`normalise_number`), or None.
 
     In order: the last "#### 42"; the last ``\\boxed{}`` (its last number; a box with no number is no
-    answer); the first number after the last answer phrase that has one ("The answer is $1,234.50",
-    "答案是 42 元", "答：共 42 元"); the last number in the text, unless ``last_number`` is False (a
-    reply cut by ``max_tokens`` stops mid-calculation: its last number is no answer).
+    answer); in the sentence after the last answer phrase that has a number ("The answer is $1,234.50",
+    "答案是 42 元", "答：共 42 元"), its first number, or its last when the sentence is a calculation;
+    the last number in the text, unless ``last_number`` is False (a reply cut by ``max_tokens`` stops
+    mid-calculation: its last number is no answer).
     """
     answer = _clean(text)
     hashes = list(_HASHES.finditer(answer))
@@ -245,10 +250,11 @@ def final_number(text: str, *, last_number: bool = True) -> str | None:
         numbers = _NUMBER.findall(_latex_number_text(box))
         return normalise_number(numbers[-1]) if numbers else None
     for phrase in reversed(list(_ANSWER_PHRASE.finditer(answer))):
-        rest = _latex_number_text(answer[phrase.end() : phrase.end() + 80]).split("\n\n", 1)[0]
-        number = _NUMBER.search(rest)
-        if number:
-            return normalise_number(number.group())
+        sentence = _SENTENCE_END.split(_latex_number_text(answer[phrase.end() : phrase.end() + 200]), 1)[0]
+        numbers = _NUMBER.findall(sentence)
+        if numbers:
+            # "Answer: 16 - 3 - 4 = 9 eggs, sold at 9 x 2 = $18": a calculation ends on its result.
+            return normalise_number(numbers[-1] if "=" in sentence else numbers[0])
     if not last_number:
         return None
     numbers = _NUMBER.findall(_latex_number_text(answer))

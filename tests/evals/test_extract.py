@@ -45,6 +45,7 @@ LETTERS = [
     ("en-correct-answer-bold-paren", "The correct answer is: **(B) Paris**", "B"),
     ("en-answer-because", "Answer: A because the mitochondria produce most of the cell's ATP.", "A"),
     ("en-answer-a-full-stop", "The answer is A.", "A"),
+    ("en-quoted", "So the answer is 'B'.", "B"),
     (
         "en-explanation-after-answer",
         "Answer: B\n\nExplanation: Option A (Sydney) is the largest city, option C (Melbourne) was the "
@@ -145,6 +146,7 @@ def test_more_options_widen_the_letters() -> None:
     assert choice_letter("The answer is (J).", 10) == "J"
     assert choice_letter("Answer: I think it is B", 10) is None  # "I" is a pronoun there, not option I
     assert choice_letter("Answer: I", 10) == "I"
+    assert choice_letter("Answer: I'm not sure.", 10) is None
 
 
 def test_n_choices_is_checked() -> None:
@@ -194,6 +196,12 @@ NUMBERS = [
     ("zh-negative", "答案是：-12", "-12"),
     ("hashes-thousands", "#### 1,000", "1000"),
     ("phrase-beats-last-number", "The answer is 42. Each of the 6 boxes holds 7 apples.", "42"),
+    (
+        "phrase-then-calculation",
+        "Answer: 16 - 3 - 4 = 9 eggs, sold at 9 x $2 = $18.\nShe is happy with 3 hens.",
+        "18",
+    ),
+    ("phrase-decimal", "The answer is 3.5 kg of flour, for 2 cakes.", "3.5"),
     ("trailing-zeros", "Total: $29.00.", "29"),
     ("range-is-not-negative", "It takes 3-5 days.", "5"),
     ("no-number", "I cannot determine the number of apples.", None),

@@ -44,6 +44,7 @@ DATA = Path(__file__).parents[1] / "data" / "evals"
         ("1,000,000", "1000000"),
         ("(1,000)", "(1,000)"),
         ("\\displaystyle 7.", "7"),
+        ("\\text{(C)}", "C"),
     ],
 )
 def test_normalise_answer(written: str, normal: str) -> None:

@@ -101,6 +101,7 @@ def normalise_answer(answer: str) -> str:
     if assignment:
         s = assignment.group("value")
     s = re.sub(r"\s+", "", s).rstrip(".。")
+    s = re.sub(r"^\(([A-Z])\)$", r"\1", s)  # an option letter, "\text{(C)}"
     if _THOUSANDS.fullmatch(s):
         s = s.replace(",", "")
     return s
