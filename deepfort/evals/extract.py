@@ -95,8 +95,9 @@ def _tiers(letters: str) -> tuple[tuple[re.Pattern[str], ...], ...]:
         # 答案：B / 答案是 B / 正确答案为（B） / 答案应该选B / 最终答案是选项B
         rf"答案(?:选项)?\s*(?:应该|应当|应|就|当|肯定|一定|只能|必然)?\s*(?:是|为|选择?|:|=)\s*:?"
         rf"{_OPEN}(?:选项|option)?{_OPEN}{x}",
-        # 正确选项是B / 最佳选项为 C
+        # 正确选项是B / 最佳选项为 C / 说法正确的是B / 不符合题意的一项是 D
         rf"(?:正确|最佳|最终)的?选项\s*(?:应该|应当|应|就)?\s*(?:是|为|:)\s*:?{_OPEN}{x}",
+        rf"(?:正确|错误|符合题意)的(?:一项|选项|答案)?\s*(?:是|为|:)\s*:?{_OPEN}{x}",
         # The answer is (B) / Answer: B / **Answer:** B / the final answer would be B
         r"(?i:\banswers?\b(?:\s+to\s+(?:this|the)\s+question)?[*_]*\s*"
         r"(?:is|was|would\s+be|should\s+be|must\s+be|will\s+be|[:=]|-)\s*"
@@ -123,14 +124,16 @@ def _tiers(letters: str) -> tuple[tuple[re.Pattern[str], ...], ...]:
 
 
 @lru_cache(maxsize=32)
-def _format_patterns(letters: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+def _format_patterns(letters: str) -> tuple[re.Pattern[str], ...]:
     x = _letter(letters)
     lone = re.compile(rf"^[\s*_#>(\[【]*{x}[)\]】.。:*_\s]*$")
     # "B. Paris ...", "(B) ..." or a lone "B" opening the answer.
     opening = re.compile(rf"^[\s*_#>]*(?P<open>[(\[【])?{x}(?P<close>[)\]】]|[.:](?!\d)|[ \t]*(?:\n|$))?")
     # "**B**", "**(B)**", "**B. Paris**": after the letter, the bold closes or a bracket or stop follows.
     bold = re.compile(rf"\*\*[ \t]*[(\[]?{x}(?:\*\*|[.:)\]](?:[ \t][^*\n]{{0,80}})?\*\*)")
-    return lone, opening, bold
+    # Options walked through one per line: "A. ...", "(B) ...".
+    line_starts = re.compile(rf"(?m)^[\s*_#>]*[(\[]?{x}[).:]")
+    return lone, opening, bold, line_starts
 
 
 def _last(patterns: Sequence[re.Pattern[str]], text: str) -> str | None:
@@ -171,7 +174,7 @@ def choice_letter(text: str, n_choices: int = 4) -> str | None:
         found = _last(tier, answer)
         if found is not None:
             return found
-    lone, opening, bold = _format_patterns(letters)
+    lone, opening, bold, line_starts = _format_patterns(letters)
     last_line = answer.splitlines()[-1]
     match = lone.match(last_line)
     if match:
@@ -180,7 +183,6 @@ def choice_letter(text: str, n_choices: int = 4) -> str | None:
         found = _last((bold,), answer)
         if found is not None:
             return found
-    line_starts = re.compile(rf"(?m)^[\s*_#>]*[(\[]?{_letter(letters)}[).:]")
     match = opening.match(answer)
     if (
         match

@@ -112,6 +112,8 @@ LETTERS = [
     ("zh-boxed", "最终答案：\\boxed{B}", "B"),
     ("zh-correct-option", "因此，本题的正确选项是B。", "B"),
     ("zh-b-correct", "A项说法片面，B项正确。", "B"),
+    ("zh-shuofa-zhengque", "A项错误，C项以偏概全，D项因果倒置，所以说法正确的是B。", "B"),
+    ("zh-bu-fuhe", "逐项分析后，不符合题意的一项是 D。", "D"),
     ("zh-is-right", "综上，C是正确的。", "C"),
     ("zh-answer-wei-colon", "所以答案为:D", "D"),
     (

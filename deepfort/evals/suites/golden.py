@@ -68,8 +68,8 @@ class Golden(Suite):
         return Verdict(correct, answer[:_SHOWN], generation.truncated, detail)
 
     def judge_request(self, item: Item, generation: Generation) -> GenerateRequest | None:
-        """The judge model's question for a ``judge`` item with an answer; None for any other item (the
-        runner then calls :meth:`judge`)."""
+        """The judge model's question for a ``judge`` item with an answer, which the runner sends to
+        ``--judge-url`` / ``--judge-model``; None for any other item (the runner then calls :meth:`judge`)."""
         golden = _golden(item)
         answer = strip_think(generation.content)
         if not golden.judged or not answer:
