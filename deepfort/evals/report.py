@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -146,24 +147,36 @@ def print_report(report: Mapping[str, Any], console: Console, *, subjects: bool 
     """The report as rich tables: one row per suite, then each suite's subjects."""
     params = report.get("params") or {}
     sampling = ", ".join(f"{k} {v}" for k, v in params.items() if k != "model" and v is not None)
-    table = Table(title=f"{report.get('model')}  ({sampling or 'server defaults'})", title_justify="left")
-    for column in ("suite", "mode", "metric", "score", "n", "unparsed", "truncated", "reasoning tok"):
-        table.add_column(column, justify="left" if column in ("suite", "mode", "metric") else "right")
-    for column in ("answer tok", "q/min", "req/s"):
-        table.add_column(column, justify="right")
+    title = f"{report.get('model')}  ({sampling or 'server defaults'})"
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 0),
+    )
+    suites: Mapping[str, Any] = report["suites"]
+    with_mode = any(suite["mode"] != "generate" for suite in suites.values())
+    # One space of padding each side of the header rule's column breaks: 80 columns hold a report.
+    table.add_column("suite", no_wrap=True, style="bold")
+    if with_mode:
+        table.add_column("mode", no_wrap=True)
+    table.add_column("score", no_wrap=True)
+    for column in ("n", "unparsed", "truncated", "think/answer\ntokens", "q/min", "req/s"):
+        table.add_column(column, justify="right", no_wrap=True)
     estimated = False
-    for name, suite in report["suites"].items():
+    for name, suite in suites.items():
         estimated = estimated or bool(suite.get("tokens_estimated"))
+        metric = "acc" if suite["metric"] == "accuracy" else suite["metric"]
+        tokens = f"{_number(suite['mean_reasoning_tokens'])}/{_number(suite['mean_answer_tokens'])}"
+        cells = [name, *([suite["mode"]] if with_mode else []), f"{_percent(suite['score'])} {metric}"]
         table.add_row(
-            name,
-            suite["mode"],
-            suite["metric"],
-            _percent(suite["score"]),
+            *cells,
             str(suite["n"]),
             _percent(suite["unparsed_rate"]),
             _percent(suite["truncated_rate"]),
-            _number(suite["mean_reasoning_tokens"]),
-            _number(suite["mean_answer_tokens"]),
+            tokens if suite["mean_answer_tokens"] is not None else "-",
             _number(suite["questions_per_minute"], 1),
             _number(suite["requests_per_second"], 2),
         )
@@ -181,7 +194,7 @@ def print_report(report: Mapping[str, Any], console: Console, *, subjects: bool 
     for name, suite in report["suites"].items():
         if not suite["subjects"]:
             continue
-        detail = Table(title=f"{name} by subject", title_justify="left")
+        detail = Table(title=f"{name} by subject", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
         for column in ("subject", "score", "n", "unparsed", "truncated"):
             detail.add_column(column, justify="left" if column == "subject" else "right")
         for subject, numbers in suite["subjects"].items():

@@ -119,7 +119,8 @@ def test_table(tmp_path: Path) -> None:
     console = Console(record=True, width=200)
     print_report(build_report(constructed(tmp_path / "run.jsonl")), console)
     text = console.export_text()
-    assert "accuracy" in text and "50.0%" in text and "mcq by subject" in text and "physics" in text
+    assert "50.0% acc" in text and "mcq by subject" in text and "physics" in text
+    assert "loglikelihood" in text and "135/15" in text  # mean think / answer tokens
     assert "partly estimated" in text
 
 
