@@ -161,7 +161,7 @@ class _TextLogprobs:
     returned text from ``offset`` on, through the tokens' bytes, so a character split over two tokens
     starts at the first. With the echoed prompt's logprobs first (as OpenAI's legacy API and vLLM send
     them): its first token has no logprob and no alternatives, and each other prompt token's
-    alternatives include the token itself."""
+    alternatives include the token itself (unless a likelier one reads the same)."""
 
     def __init__(self, offset: int = 0) -> None:
         self.out = CompletionLogprobs()
@@ -179,7 +179,9 @@ class _TextLogprobs:
     def prompt(self, prompt: PromptLogprobs) -> None:
         self._token(prompt.first, prompt.first_bytes, None, None)
         for lp in prompt.tokens:
-            self._token(lp.token, lp.bytes, lp.logprob, {**_top(lp), lp.token: lp.logprob})
+            top = _top(lp)
+            top.setdefault(lp.token, lp.logprob)
+            self._token(lp.token, lp.bytes, lp.logprob, top)
 
     def generated(self, items: Iterable[TokenLogprob]) -> CompletionLogprobs:
         for lp in items:
@@ -188,7 +190,11 @@ class _TextLogprobs:
 
 
 def _top(lp: TokenLogprob) -> dict[str, float]:
-    return {t.token: t.logprob for t in lp.top}
+    """Alternatives by text; where several tokens read the same (pieces of one character), the likeliest."""
+    top: dict[str, float] = {}
+    for t in lp.top:
+        top.setdefault(t.token, t.logprob)
+    return top
 
 
 def _completion(run: Run, choices: list[CompletionChoice], usage: Usage | None = None) -> Completion:

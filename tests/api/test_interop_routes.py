@@ -84,7 +84,9 @@ UNKNOWN = [
 
 
 @pytest.mark.parametrize(("method", "path"), UNKNOWN, ids=[f"{m} {p}" for m, p in UNKNOWN])
-def test_unknown_api_paths_and_non_get_requests_get_a_json_404(app: InProcess, method: str, path: str) -> None:
+def test_unknown_api_paths_and_non_get_requests_get_a_json_404(
+    app: InProcess, method: str, path: str
+) -> None:
     error = assert_openai_error(*send(app, method, path), 404)
     assert error["type"] == "not_found_error"
     assert error["message"] == f"Invalid URL ({method} {path})"
@@ -103,7 +105,13 @@ def completion(**fields: object) -> dict[str, object]:
 
 REFUSED = [
     # (name, body, status, param, words the message must hold)
-    ("echo+logprobs on a center's model", completion(model="far", echo=True, logprobs=1), 400, "model", "center"),
+    (
+        "echo+logprobs on a center's model",
+        completion(model="far", echo=True, logprobs=1),
+        400,
+        "model",
+        "center",
+    ),
     (
         "prompt only on a center's model",
         completion(model="far", echo=True, logprobs=1, max_tokens=0),

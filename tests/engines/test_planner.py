@@ -25,6 +25,7 @@ class FakeSeq:
     order: int = 0
     prompt: int = 0
     max_tokens: int = 0
+    scoring: bool = False
 
     @property
     def cells_needed(self) -> int:
@@ -179,6 +180,29 @@ def test_batch_within_budget_and_every_decoding_sequence_in_it(
     assert {id(s) for s in decoding} <= {id(s) for s, _ in batch}
     if decoding:  # a long prompt never stalls the streams: at most one chunk of prompt per step
         assert sum(n for s, n in batch if s not in decoding) <= prefill_chunk
+
+
+@given(running_seqs(), st.data(), st.integers(5, 16), st.integers(1, 16), st.booleans())
+def test_a_scored_prompt_runs_alone_in_fixed_chunks_every_other_turn(
+    running: list[FakeSeq], data: st.DataObject, n_batch: int, prefill_chunk: int, turn: bool
+) -> None:
+    """A prompt whose logprobs are asked for is computed as llama.cpp computes a lone sequence: alone in
+    the batch, in chunks of n_batch from its start (other ubatch cuts change its logprobs). It takes its
+    turn, and gives the others theirs."""
+    for seq in running:
+        seq.scoring = data.draw(st.booleans())
+        if seq.scoring:  # scoring starts from nothing cached and goes chunk by chunk
+            seq.n_past = n_batch * data.draw(st.integers(0, (len(seq.tokens) - 1) // n_batch))
+    batch = planner.plan_batch(running, n_batch, prefill_chunk, scoring_turn=turn)
+    scored = [s for s in running if s.scoring]
+    others = [s for s in running if not s.scoring]
+    if scored and (turn or not others):
+        oldest = min(scored, key=lambda s: s.order)
+        assert batch == [(oldest, min(len(oldest.tokens) - oldest.n_past, n_batch))]
+    else:
+        assert not any(s.scoring for s, _ in batch)
+        assert batch == planner.plan_batch(others, n_batch, prefill_chunk)
+        assert bool(batch) == bool(others)
 
 
 @given(slot_tables(), st.integers(0, 40))

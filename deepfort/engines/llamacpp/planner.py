@@ -5,8 +5,9 @@ and make the llama.cpp calls; they ask this module what to do:
 
 - :func:`admit`: whether the head of the queue starts now, in which slot, from how much cached prefix;
 - :func:`plan_reuse`: that slot and prefix (a finished sequence's cache, or a running sequence's cells);
-- :func:`plan_step`: which pending tokens go into the next batch, and which running sequences are
-  preempted (newest first) so that the batch fits in the free cells;
+- :func:`plan_step`: which pending tokens go into the next batch (a prompt being scored alone, in
+  fixed chunks), and which running sequences are preempted (newest first) so that the batch fits in
+  the free cells;
 - :func:`plan_eviction`: which prompt caches are dropped, least recently used first, to free cells.
 
 Cells are counted as :mod:`slots` explains: a running sequence occupies its ``n_past`` cells, a cache
@@ -36,6 +37,10 @@ class SeqState(Protocol):
     @property
     def order(self) -> int:
         """Admission order: the newest running sequence has the highest."""
+
+    @property
+    def scoring(self) -> bool:
+        """Its prompt's log-probabilities are still being computed (see :func:`plan_batch`)."""
 
 
 class SlotState(Protocol):
@@ -152,12 +157,25 @@ def admit(
     return Admission(plan, need)
 
 
-def plan_batch(running: Sequence[S], n_batch: int, prefill_chunk: int) -> list[tuple[S, int]]:
+def plan_batch(
+    running: Sequence[S], n_batch: int, prefill_chunk: int, *, scoring_turn: bool = True
+) -> list[tuple[S, int]]:
     """How many pending tokens of each running sequence go into the next batch: one for every decoding
     sequence, then prompt chunks in admission order within the budget (``prefill_chunk`` while others
-    decode, so a long prompt never stalls their streams)."""
-    decoding = [s for s in running if len(s.tokens) - s.n_past == 1]
-    prefilling = sorted((s for s in running if len(s.tokens) - s.n_past > 1), key=lambda s: s.order)
+    decode, so a long prompt never stalls their streams).
+
+    A prompt being scored (its logprobs asked for) is computed alone, in chunks of ``n_batch`` from its
+    start, as llama.cpp computes a lone sequence: its logprobs then do not depend on what else runs (a
+    chunk shared with other sequences is cut into other ubatches, and on a small model that alone moves
+    a logprob by tenths of a nat). Such a step takes every other turn while other sequences have work
+    (``scoring_turn``), the oldest scored prompt first, so neither kind starves the other."""
+    scored = [s for s in running if s.scoring]
+    others = [s for s in running if not s.scoring]
+    if scored and (scoring_turn or not others):
+        seq = min(scored, key=lambda s: s.order)
+        return [(seq, min(len(seq.tokens) - seq.n_past, n_batch - seq.n_past % n_batch))]
+    decoding = [s for s in others if len(s.tokens) - s.n_past == 1]
+    prefilling = sorted((s for s in others if len(s.tokens) - s.n_past > 1), key=lambda s: s.order)
     budget = n_batch - len(decoding)
     if decoding:
         budget = min(budget, prefill_chunk)
@@ -185,14 +203,16 @@ def newest(running: Sequence[S]) -> S:
     return max(running, key=lambda s: s.order)
 
 
-def plan_step(running: Sequence[S], free: int, n_batch: int, prefill_chunk: int) -> Step[S]:
+def plan_step(
+    running: Sequence[S], free: int, n_batch: int, prefill_chunk: int, *, scoring_turn: bool = True
+) -> Step[S]:
     """The next batch, after preempting the newest sequences until it fits in ``free`` cells (each
     preempted sequence gives its ``n_past`` cells back). One sequence is never preempted: alone, it
     runs, and a failed decode is the backstop."""
     kept = list(running)
     preempt: list[S] = []
     while True:
-        batch = plan_batch(kept, n_batch, prefill_chunk)
+        batch = plan_batch(kept, n_batch, prefill_chunk, scoring_turn=scoring_turn)
         cells = sum(n for _, n in batch)
         if cells <= free or len(kept) <= 1:
             return Step(batch, preempt, cells)

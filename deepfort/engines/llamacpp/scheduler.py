@@ -6,8 +6,9 @@ calls ``llama_decode`` once and samples each sequence with its own sampler chain
 bounded FIFO queue and are admitted when a slot is free and their prompt plus ``max_tokens`` fits in the
 free cells; when cells run out mid-generation the newest sequence is preempted and re-queued, to be
 recomputed later from its prompt and generated tokens. A request for prompt logprobs gets logits for
-every prompt token of its prefill chunks (never a cached prefix, whose cells have none), collected chunk
-by chunk and sent with its first token, or alone when ``max_tokens`` is 0. The loop runs on its own
+every prompt token (never a cached prefix, whose cells have none), its prompt computed alone in fixed
+chunks (see :func:`planner.plan_batch`) every other step, the logprobs collected chunk by chunk and
+sent with its first token, or alone when ``max_tokens`` is 0. The loop runs on its own
 thread (ctypes releases the GIL inside llama.cpp) and hands deltas back through each sequence's ``emit``
 callback. What to admit, what to batch and what to preempt is decided by :mod:`planner`; this loop
 applies it.
@@ -96,6 +97,8 @@ class Scheduler:
         self._waiting: deque[Seq] = deque()
         self._running: list[Seq] = []
         self._order = count(1)
+        self._scoring_turn = True
+        """A scored prompt's chunk may take the next step (it alternates with the others' steps)."""
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._stats = EngineStats(
@@ -237,7 +240,14 @@ class Scheduler:
         """This step's batch: how many pending tokens of each running sequence, after preempting what
         does not fit."""
         with self._cond:
-            step = planner.plan_step(self._running, self.slots.free_cells, self.n_batch, self.prefill_chunk)
+            step = planner.plan_step(
+                self._running,
+                self.slots.free_cells,
+                self.n_batch,
+                self.prefill_chunk,
+                scoring_turn=self._scoring_turn,
+            )
+            self._scoring_turn = not any(seq.scoring for seq, _ in step.batch)
             for seq in step.preempt:
                 self._preempt(seq)
             self.slots.evict_cache(step.cells)

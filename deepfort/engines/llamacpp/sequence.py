@@ -80,6 +80,11 @@ class Seq:
         return self.prompt_logprobs is not None and len(self.prompt_logprobs) + 1 < len(self.prompt)
 
     @property
+    def scoring(self) -> bool:
+        """The planner's name: this prompt's logprobs are being computed (it runs alone, in fixed chunks)."""
+        return self.collecting
+
+    @property
     def reuses_prefix(self) -> bool:
         return self.request.cache_prompt and not self.collecting
 
