@@ -7,7 +7,6 @@ tests/api/test_prompt_logprobs.py and tests/api/test_lm_eval_interop.py."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,7 +92,7 @@ def test_unknown_api_paths_and_non_get_requests_get_a_json_404(
 
 
 @pytest.mark.parametrize("path", ["/", "/c/some-conversation", "/manage"])
-def test_the_console_keeps_its_own_routes(app: InProcess, path: str, tmp_path: Path) -> None:
+def test_the_console_keeps_its_own_routes(app: InProcess, path: str) -> None:
     status, headers, body = send(app, "GET", path)
     assert status == 200 and headers["content-type"].startswith("text/html"), body
     assert "<html" in body.lower()

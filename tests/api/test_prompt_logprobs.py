@@ -250,10 +250,13 @@ def test_prompt_only_stream(client: openai.OpenAI, expected: list[Expected]) -> 
 def test_prompt_scoring_refusals_on_the_real_server(server: Server) -> None:
     """Bad requests for prompt scoring get a 4xx in OpenAI's shape (the table in process:
     tests/api/test_interop_routes.py)."""
+    scored = {"echo": True, "logprobs": 1, "max_tokens": 0}
     for body, param in [
-        ({"echo": True, "logprobs": 6, "max_tokens": 0}, "logprobs"),
+        ({**scored, "logprobs": 6}, "logprobs"),
         ({"max_tokens": 0}, None),
-        ({"echo": True, "logprobs": 1, "max_tokens": 2048}, "max_tokens"),
+        ({**scored, "max_tokens": 2048}, "max_tokens"),
+        # The PII policy (mask, by default) would have the model score a placeholder, not the echoed text.
+        ({**scored, "prompt": "Call me at 13812345678."}, "prompt"),
     ]:
         reply = httpx.post(
             f"{server.v1}/completions", json={"model": MODEL, "prompt": PROMPTS[0], **body}, timeout=30
