@@ -13,6 +13,7 @@ shared difficulty. A question flipped when it crossed one half: right in A (scor
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -83,6 +84,11 @@ def _per_question(run: RunData, suite: str) -> dict[str, dict[str, Any]]:
     return questions
 
 
+def _natural(item: str) -> list[tuple[int, int | str]]:
+    """``q2`` before ``q10``: numbers in an id compare as numbers."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", item) if part]
+
+
 def _interval(
     pairs: Sequence[tuple[float, float]], resamples: int, confidence: float, seed: int
 ) -> dict[str, Any]:
@@ -115,7 +121,7 @@ def compare_runs(
     suites: dict[str, Any] = {}
     for name in sorted(names_a & names_b):
         qa, qb = _per_question(a, name), _per_question(b, name)
-        common = [item for item in qa if item in qb]
+        common = sorted((item for item in qa if item in qb), key=_natural)  # answers arrive in any order
         entry = _interval([(qa[i]["score"], qb[i]["score"]) for i in common], resamples, confidence, seed)
         entry["mode_a"] = next(iter(qa.values()))["mode"]
         entry["mode_b"] = next(iter(qb.values()))["mode"]

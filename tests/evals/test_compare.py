@@ -163,3 +163,16 @@ def test_a_flip_over_samples_shows_how_many_were_right(tmp_path: Path) -> None:
     assert "2/3 right" in comparison_html(compare_runs(*runs)) and "1/3 right" in comparison_html(
         compare_runs(*runs)
     )
+
+
+def test_flips_are_listed_in_question_order_whatever_order_the_answers_came_in(tmp_path: Path) -> None:
+    order = [10, 2, 1, 33, 3]
+    for name, right in (("a", True), ("b", False)):
+        with RunFile.open(tmp_path / f"{name}.jsonl", RunParams("m")) as run:
+            for i in order:
+                record = {"suite": "s", "item": f"q{i}", "sample": 0, "mode": "generate", "hash": "h"}
+                run.append({**record, "correct": right, "extracted": None})
+    flips = compare_runs(read_run(tmp_path / "a.jsonl"), read_run(tmp_path / "b.jsonl"))["suites"]["s"][
+        "flipped"
+    ]
+    assert [f["item"] for f in flips["right_to_wrong"]] == ["q1", "q2", "q3", "q10", "q33"]
