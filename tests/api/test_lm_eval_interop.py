@@ -133,5 +133,20 @@ def test_lm_eval_local_completions_scores_as_llama_cpp_does(server: Server, tmp_
     assert got_choices == want_choices
     want_acc = float(np.mean([c == a for c, a in zip(want_choices, answers, strict=True)]))
     assert got["acc"] == pytest.approx(want_acc)
+    # deepfort eval on the same file, scoring each option's text as lm-eval's task does: the same picks.
+    ours = subprocess.run(
+        [sys.executable, "-m", "deepfort", "eval", "run", "mcq-text", "--data", str(DATA), "--url", server.v1,
+         "--model", MODEL, "--run-file", str(tmp_path / "ours.jsonl"), "--json"],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert ours.returncode == 0, ours.stderr[-4000:]
+    report = json.loads(ours.stdout)
+    assert report["suites"]["mcq-text"]["n"] == len(answers)
+    assert report["suites"]["mcq-text"]["score"] == pytest.approx(want_acc)
+    records = [json.loads(line) for line in (tmp_path / "ours.jsonl").read_text().splitlines()]
+    ours_scores = {r["item"]: [s[0] for s in r["scores"]] for r in records if r["type"] == "answer"}
+    ours_rows = [ours_scores[f"mcq20/{number}"] for number in range(1, len(answers) + 1)]
+    assert np.allclose(ours_rows, want, atol=1e-3), (ours_rows, want)
+    assert [int(np.argmax(row)) for row in ours_rows] == want_choices
     # Not chance: the model knows most of these (chance is 0.25; before the fix lm-eval read 0.10).
     assert want_acc >= 0.6, want_acc

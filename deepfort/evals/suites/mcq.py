@@ -34,7 +34,7 @@ from deepfort.evals.base import Generation, Item, Loglikelihood, LoglikelihoodRe
 from deepfort.evals.extract import LETTERS, choice_letter, is_chinese
 from deepfort.evals.suites.files import data_files, read_jsonl, text_field, unique
 
-__all__ = ["CMMLU", "MCQ", "MMLU", "SUITES", "CEval", "MultipleChoice", "Scoring"]
+__all__ = ["CMMLU", "MCQ", "MMLU", "SUITES", "CEval", "MCQText", "MultipleChoice", "Scoring"]
 
 Scoring = Literal["letter", "text"]
 
@@ -281,6 +281,19 @@ class MCQ(MultipleChoice):
         return unique(items, data)
 
 
+class MCQText(MCQ):
+    """Our JSONL scored by each option's text (`` " " + option`` after ``Question: ...\nAnswer:``), as
+    lm-evaluation-harness's generic ``multiple_choice`` tasks (ARC, HellaSwag, a YAML task on a local
+    file) do: the same file scores the same in both. ``loglikelihood`` only."""
+
+    name: ClassVar[str] = "mcq-text"
+    help: ClassVar[str] = "JSONL as mcq, each option's text scored (lm-eval's multiple_choice tasks)."
+    modes: ClassVar[tuple[Mode, ...]] = ("loglikelihood",)
+
+    def __init__(self, scoring: Scoring = "text") -> None:
+        super().__init__(scoring)
+
+
 def _choices(row: Mapping[str, Any], where: str) -> list[str]:
     choices = row.get("choices")
     if (
@@ -292,4 +305,4 @@ def _choices(row: Mapping[str, Any], where: str) -> list[str]:
     return [str(c) for c in choices]
 
 
-SUITES: list[type[Suite]] = [MMLU, CEval, CMMLU, MCQ]
+SUITES: list[type[Suite]] = [MMLU, CEval, CMMLU, MCQ, MCQText]
