@@ -79,10 +79,13 @@ class HostPromptCache:
         return found, length
 
     def restore(self, kept: Kept, seq_id: int, n_tokens: int) -> bool:
-        """Copy ``kept`` into the (empty) sequence ``seq_id`` and cut it to its first ``n_tokens``."""
+        """Copy ``kept`` into the (empty) sequence ``seq_id`` and cut it to its first ``n_tokens``. ``kept``
+        may have left the cache since :meth:`best` found it (keeping the slot's own cache first can push
+        it out of the budget): its state is still whole, and it is not put back."""
         if not write_state(self.ctx, kept.state, seq_id, n_tokens):
             return False
-        self._kept.move_to_end(kept.tokens)
+        if kept.tokens in self._kept:
+            self._kept.move_to_end(kept.tokens)
         return True
 
     def _forget(self, key: tuple[int, ...]) -> None:

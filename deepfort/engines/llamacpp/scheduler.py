@@ -197,7 +197,16 @@ class Scheduler:
             self._waiting.popleft()
             if seq.sampler is None and not self._build_samplers(seq):
                 continue
-            self.slots.acquire(seq, admission.reuse, need=admission.need)
+            try:
+                self.slots.acquire(seq, admission.reuse, need=admission.need)
+            except Exception as exc:  # fail this request, never the loop thread (and every request with it)
+                log.exception("admitting a request failed")
+                if seq.slot >= 0:
+                    self.slots.release(seq, keep_cache=False)
+                seq.close_samplers()
+                seq.done = True
+                seq.emit(EngineError(f"generation failed: {exc}"))
+                continue
             if seq.admitted_at is None:
                 seq.admitted_at = time.monotonic()
             seq.order = next(self._order)
