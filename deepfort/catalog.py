@@ -201,6 +201,8 @@ def resolve_models(settings: Settings, requested: list[str]) -> list[ModelSpec]:
         return [*settings.models, embedded_spec(), *registered]
     out = list(settings.models)
     for item in requested:
+        if any(item in m.names for m in settings.models):
+            continue  # a model of the settings file, asked for by its id or an alias: already in
         path = Path(item).expanduser()
         if path.is_file():
             out.append(LocalModel(id=path.stem.lower(), path=path.resolve()))

@@ -164,6 +164,16 @@ def test_resolve_models_keeps_upstream_models_apart(tmp_path: Path) -> None:
     assert isinstance(models[1], LocalModel) and models[1].embedded
 
 
+def test_resolve_models_finds_a_model_of_the_settings_file_by_name(tmp_path: Path) -> None:
+    """``deepfort chat --model X`` in process, X a model of the config file, was refused as neither a file
+    nor a known id."""
+    settings = Settings(data_dir=tmp_path, models=[{"id": "smol", "aliases": ["s"], "n_ctx": 512}])
+    assert [m.id for m in catalog.resolve_models(settings, ["smol"])] == ["smol"]
+    assert [m.id for m in catalog.resolve_models(settings, ["s"])] == ["smol"]
+    with pytest.raises(ConfigError, match="neither a GGUF file nor a known model id"):
+        catalog.resolve_models(settings, ["other"])
+
+
 def test_slots_default_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     for cores, slots in [(1, 8), (2, 16), (16, 64), (None, 8)]:
         monkeypatch.setattr("deepfort.config.os.cpu_count", lambda cores=cores: cores)
