@@ -9,6 +9,8 @@ each server, started once on a free loopback port with the same thread count and
 - ``deepfort-no-moderation``: as ``deepfort``, with ``guard.moderation.enabled: false``;
 - ``deepfort-unified``: as ``deepfort``, with one KV pool for all slots (``--kv-unified``) instead of
   a stream per slot;
+- ``deepfort-b``: as ``deepfort``, plus the ``deepfort serve`` flags given with ``--b-args`` (the B of
+  an interleaved A/B pair, e.g. ``--b-args "--prefill-chunk 512"``);
 - ``llama-server``: llama.cpp's server built from the llama.cpp sources vendored in the llama-cpp-python
   sdist deepfort runs (:mod:`llama_server` builds it once), ``-np P -c P x n_ctx``;
 - ``llama-cpp-python``: ``python -m llama_cpp.server`` (the ``bench`` extra), one request at a time;
@@ -54,6 +56,7 @@ SERVERS = (
     "deepfort-defaults",
     "deepfort-no-moderation",
     "deepfort-unified",
+    "deepfort-b",
     "llama-server",
     "llama-cpp-python",
 )
@@ -104,6 +107,8 @@ def server_command(name: str, args: argparse.Namespace, port: int, tmp: Path) ->
             command += ["--config", str(config)]
         if name == "deepfort-unified":
             command += ["--kv-unified"]
+        if name == "deepfort-b":
+            command += shlex.split(args.b_args)
         return command, "/ready"
     if name == "llama-server":
         # Slots share -c cells; each gets n_ctx like deepfort's. Its default sampling chain (top-k 40,
@@ -312,6 +317,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--dataset", default="builtin:short", help="deepfort bench --dataset")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--servers", default="deepfort,llama-server", help=f"some of: {', '.join(SERVERS)}")
+    parser.add_argument("--b-args", default="", help="deepfort serve flags of the deepfort-b server")
     parser.add_argument("--repeat", type=int, default=1, help="runs of every server, back to back")
     parser.add_argument("--llama-server", type=Path, default=None, help="binary (default: build it)")
     parser.add_argument("--raw-runs", type=int, default=3, help="raw_decode.py --runs (median)")

@@ -133,6 +133,7 @@ async def _target(
     judge_url: str | None,
     judge_model: str | None,
     judge_api_key: str | None,
+    retries: int = 5,
 ) -> AsyncIterator[_Target]:
     async with _maybe_in_process(url, config, model) as local:
         transport = local[0] if local is not None else None
@@ -140,13 +141,15 @@ async def _target(
             client = EvalClient("http://deepfort/v1", local[1], transport=local[0])
         else:
             assert url is not None
-            client = EvalClient(url, model or "", api_key=api_key)
+            client = EvalClient(url, model or "", api_key=api_key, retries=retries)
             if model is None:
                 client.model = await _first_model(client)
         judge = None
         try:
             if judge_url is not None:
-                judge = EvalClient(judge_url, judge_model or client.model, api_key=judge_api_key or api_key)
+                judge = EvalClient(
+                    judge_url, judge_model or client.model, api_key=judge_api_key or api_key, retries=retries
+                )
             elif judge_model is not None:
                 judge = EvalClient(client.base_url, judge_model, api_key=api_key, transport=transport)
             yield _Target(client, judge, client.base_url if transport is None else "in process")
@@ -225,6 +228,12 @@ def run(
         typer.Option(min=1, help="Longest answer, reasoning included. Default: as the server allows."),
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 8,
+    retries: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Retries of a request on 429, 5xx or a lost connection (backoff 1, 2, 4 s...)."
+        ),
+    ] = 5,
     seed: Annotated[int, typer.Option(help="Seed of sample 0; sample i uses seed + i.")] = 0,
     run_file: Annotated[
         Path | None,
@@ -253,7 +262,7 @@ def run(
     )
 
     async def go() -> dict[str, Any]:
-        async with _target(url, model, key, config, judge_url, judge_model, judge_api_key) as target:
+        async with _target(url, model, key, config, judge_url, judge_model, judge_api_key, retries) as target:
             params = RunParams(
                 target.client.model, temperature, top_p, max_tokens, seed, judge_model=judge_model
             )

@@ -97,6 +97,14 @@ def serve(
     n_ctx: Annotated[int | None, typer.Option("--n-ctx", help="Context length per sequence.")] = None,
     n_parallel: Annotated[int | None, typer.Option("--parallel", help="Sequences decoded together.")] = None,
     n_threads: Annotated[int | None, typer.Option("--threads", help="CPU threads per model.")] = None,
+    n_batch: Annotated[
+        int | None,
+        typer.Option("--batch-size", "-b", help="Most tokens in one decode step [default: 512]."),
+    ] = None,
+    prefill_chunk: Annotated[
+        int | None,
+        typer.Option("--prefill-chunk", help="Most prompt tokens in a step while others decode [default: 256]."),
+    ] = None,
     kv_cells: Annotated[
         int | None,
         typer.Option("--kv-cells", help="KV cells of all slots together [default: n_ctx x parallel]."),
@@ -156,6 +164,8 @@ def serve(
             "n_ctx": n_ctx,
             "n_parallel": n_parallel,
             "n_threads": n_threads,
+            "n_batch": n_batch,
+            "prefill_chunk": prefill_chunk,
             "kv_cells": kv_cells,
             "kv_unified": kv_unified,
         }

@@ -192,10 +192,12 @@ def test_errors_before_anything_is_asked(cli: Run, questions: Path, args: list[s
 
 def test_an_unreachable_server_is_an_error(cli: Run, questions: Path) -> None:
     result = cli(
-        "eval", "run", "mcq", "--data", str(questions), "--url", "http://127.0.0.1:9", "--model", "m"
-    )
+        "eval", "run", "mcq", "--data", str(questions), "--url", "http://127.0.0.1:9", "--model", "m",
+        "--retries", "1",
+    )  # fmt: skip
     assert result.exit_code == 1
     assert "cannot reach http://127.0.0.1:9/v1/chat/completions" in " ".join(result.stderr.split())
+    assert "after 2 attempts" in " ".join(result.stderr.split())
 
 
 @pytest.mark.e2e
