@@ -17,6 +17,7 @@ process started is found. A lookup of a name nothing is registered under raises 
     deepfort.reasoning_parsers    a ReasoningParser subclass
     deepfort.workflow_nodes       a Node subclass: its constructor takes the MediaServices
     deepfort.image_backends       ImageBackendFactory: () -> ImageBackend
+    deepfort.eval_suites          a Suite subclass (deepfort.evals.base)
 """
 
 from __future__ import annotations
