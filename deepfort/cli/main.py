@@ -13,6 +13,7 @@ from deepfort.cli import (
     bench,
     chat,
     cluster,
+    data,
     doctor,
     evaluate,
     export,
@@ -46,6 +47,7 @@ app.command("export")(export.export)
 app.add_typer(logs.app, name="logs")
 app.command("doctor")(doctor.doctor)
 app.add_typer(workflow.app, name="workflow")
+app.add_typer(data.app, name="data")
 
 
 @app.command("version")
