@@ -20,6 +20,7 @@ from deepfort.cli import (
     keys,
     logs,
     models,
+    quantize,
     route,
     serve,
     workflow,
@@ -48,6 +49,7 @@ app.add_typer(logs.app, name="logs")
 app.command("doctor")(doctor.doctor)
 app.add_typer(workflow.app, name="workflow")
 app.add_typer(data.app, name="data")
+app.command("quantize", epilog=quantize.EPILOG)(quantize.quantize)
 
 
 @app.command("version")
