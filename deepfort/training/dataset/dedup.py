@@ -4,7 +4,8 @@ A record's shingles are the n-grams (default 3) of its tokens (:func:`~deepfort.
 characters for CJK, words otherwise), so one changed word touches n shingles of an English record and one
 changed character n shingles of a Chinese one. Records are signed with ``num_perm`` hash permutations; the
 LSH index proposes candidates whose estimated Jaccard similarity may reach the threshold, and a candidate
-counts only when the estimate from the two signatures does (LSH alone lets some lower pairs through).
+counts only when the estimate from the two signatures does. The index bands at 0.1 under the threshold,
+so that few pairs at the threshold are missed.
 Signing is deterministic (fixed seed), so the same file always gives the same groups.
 """
 
@@ -62,9 +63,10 @@ class NearDuplicates:
         self.threshold = threshold
         self.num_perm = num_perm
         self.ngram = ngram
-        # datasketch cannot band for a threshold near 1; candidates come from a lower one, and find()
-        # checks the real threshold anyway.
-        self._lsh = MinHashLSH(threshold=min(threshold, 0.9), num_perm=num_perm)
+        # Banding at the threshold itself misses about a third of the pairs just above it (a pair at 0.83
+        # shares a band with probability ~0.7 at 128 permutations), and datasketch cannot band near 1: the
+        # index proposes candidates from 0.1 lower, and find() checks each against the threshold itself.
+        self._lsh = MinHashLSH(threshold=max(0.5, min(threshold - 0.1, 0.9)), num_perm=num_perm)
         self._signatures: dict[int, MinHash] = {}
         # One set of permutations for every signature (making them is most of a MinHash's start-up cost).
         first = MinHash(num_perm=num_perm, seed=_SEED)

@@ -56,7 +56,7 @@ _PROMPT_ZH = (
     "每行一个问题，带编号，不要写其他内容。"
 )
 _NUMBERING = re.compile(
-    r"^\s*(?:\d+\s*[.)、:：．]|[-*•]|q\s*\d*\s*[:：]|问题\s*\d*\s*[:：])\s*", re.IGNORECASE
+    r"^\s*(?:(?:\d+\s*[.)、:：．]|[-*•]|q\s*\d*\s*[:：]|问题\s*\d*\s*[:：])\s*)+", re.IGNORECASE
 )
 
 
