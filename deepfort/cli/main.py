@@ -17,6 +17,7 @@ from deepfort.cli import (
     doctor,
     evaluate,
     export,
+    finetune,
     keys,
     logs,
     models,
@@ -50,6 +51,7 @@ app.command("doctor")(doctor.doctor)
 app.add_typer(workflow.app, name="workflow")
 app.add_typer(data.app, name="data")
 app.command("quantize", epilog=quantize.EPILOG)(quantize.quantize)
+app.command("finetune", epilog=finetune.EPILOG)(finetune.finetune)
 
 
 @app.command("version")

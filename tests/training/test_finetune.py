@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 pytest.importorskip("peft")
 
+from deepfort.cli.main import app
 from deepfort.training.finetune.trainer import FinetuneOptions, StepEvent, finetune
 from tests.training.test_finetune_gguf import QA, write_qa
 from tests.training.tiny import TinyModel, build_tiny_model
@@ -80,3 +83,29 @@ def test_output_directory_and_report(tiny: TinyModel, tmp_path: Path) -> None:
     assert (result.out / "loss.png").read_bytes().startswith(b"\x89PNG")
     assert (result.out / "adapter" / "adapter_config.json").is_file()
     assert (result.out / "adapter.gguf").read_bytes().startswith(b"GGUF")
+
+
+def test_cli_trains_and_prints_the_report_as_json(tiny: TinyModel, tmp_path: Path) -> None:
+    data = write_qa(tmp_path / "qa.jsonl", QA)
+    args = ["finetune", str(tiny.hf_dir), str(data), "-o", str(tmp_path / "out"), "--steps", "2"]
+    result = CliRunner().invoke(
+        app, [*args, "--batch-size", "4", "--r", "4", "--target", "q_proj,k_proj", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["steps"] == 2
+    assert report["options"]["r"] == 4 and report["options"]["target"] == ["q_proj", "k_proj"]
+    assert report["trainable_parameters"] == 2 * (4 * 64 + 64 * 4) + 2 * (4 * 64 + 32 * 4)
+    assert Path(report["adapter_gguf"]).is_file()
+
+
+def test_cli_without_the_train_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delitem(sys.modules, "deepfort.training.finetune.trainer")
+    monkeypatch.setitem(sys.modules, "peft", None)
+    result = CliRunner().invoke(
+        app, ["finetune", str(tmp_path), str(tmp_path / "d.jsonl"), "-o", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "pip install 'deepfort[train]'" in " ".join(result.output.split())

@@ -143,7 +143,9 @@ def finetune(options: FinetuneOptions, progress: Callable[[StepEvent], None] | N
         )
     mix = renderer.examples(read_conversations(options.mix)) if options.mix else []
     evals = renderer.examples(read_conversations(options.eval)) if options.eval else []
-    schedule = Schedule(train, mix, options.mix_share, options.batch_size, options.seed)
+    # one global batch per step, of --batch-size examples per process; each process takes its share
+    world, rank = accelerator.num_processes, accelerator.process_index
+    schedule = Schedule(train, mix, options.mix_share, options.batch_size * world, options.seed)
     total = options.steps or options.epochs * schedule.steps_per_epoch
 
     config = LoraConfig(
@@ -185,7 +187,10 @@ def finetune(options: FinetuneOptions, progress: Callable[[StepEvent], None] | N
         )
     model.train()
     while step < total:
-        batch = _tensors(pad_batch(schedule.batch(step), base.pad_id), device)
+        examples = schedule.batch(step)
+        # every process must step together: a short last batch still gives each one an example
+        mine = examples[rank::world] or examples[:1]
+        batch = _tensors(pad_batch(mine, base.pad_id), device)
         loss = model(**batch).loss
         accelerator.backward(loss)
         optimizer.step()
