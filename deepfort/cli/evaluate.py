@@ -121,7 +121,7 @@ async def _in_process(
                     if ready.status_code != 503:
                         raise EvalError(f"the model did not load: {ready.text[:300]}")
                     await asyncio.sleep(0.1)
-        yield transport, model or chosen.id
+        yield transport, chosen.id  # the id it is served under (a GGUF path is not one)
 
 
 @asynccontextmanager

@@ -53,9 +53,6 @@ async def _evaluate(
 ) -> dict[str, Any]:
     """The suites' report of ``model``, served in this process as ``deepfort eval run --model PATH``."""
     async with _target(None, str(model), None, None, None, None, None) as target:
-        # In process the app serves the file under the id the catalog gives it, not under its path.
-        served = [name for name in await target.client.models() if name != "auto"]
-        target.client.model = served[0] if served else target.client.model
         sampling = options.sampling
         params = RunParams(
             target.client.model, sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed

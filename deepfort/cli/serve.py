@@ -103,7 +103,9 @@ def serve(
     ] = None,
     prefill_chunk: Annotated[
         int | None,
-        typer.Option("--prefill-chunk", help="Most prompt tokens in a step while others decode [default: 256]."),
+        typer.Option(
+            "--prefill-chunk", help="Most prompt tokens in a step while others decode [default: 256]."
+        ),
     ] = None,
     kv_cells: Annotated[
         int | None,
