@@ -118,3 +118,13 @@ def test_stats_command_counts_tokens_with_the_embedded_models_tokenizer(tmp_path
     assert 4 <= data["tokens"]["answer"]["max"] <= 10  # a BPE vocabulary, in tokens, not characters
     table = CliRunner().invoke(app, ["data", "stats", str(source), "--no-tokens"])
     assert table.exit_code == 0 and "1 records" in table.stdout and "tokens" not in table.stdout
+
+
+@pytest.mark.parametrize("command", ["clean", "stats", "split"])
+def test_a_directory_is_an_error_not_a_traceback(command: str, tmp_path: Path) -> None:
+    args = {"clean": ["-o", str(tmp_path / "o.jsonl")], "stats": ["--no-tokens"]}
+    extra = args.get(command, ["--train", str(tmp_path / "t.jsonl"), "--eval", str(tmp_path / "e.jsonl")])
+    result = CliRunner().invoke(app, ["data", command, str(tmp_path), *extra])
+    assert result.exit_code == 1
+    assert "cannot read it" in " ".join(result.output.split())
+    assert not isinstance(result.exception, IsADirectoryError)

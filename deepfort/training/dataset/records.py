@@ -171,6 +171,8 @@ def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
         raise DataError(f"{path}: no such file") from exc
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:  # a directory, no permission
+        raise DataError(f"{path}: cannot read it: {exc.strerror or exc}") from exc
 
 
 def read_jsonl(path: Path, *, bad: list[BadLine] | None = None) -> list[Record]:
