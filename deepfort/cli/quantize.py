@@ -141,9 +141,11 @@ def quantize(
     max_tokens: Annotated[int, typer.Option(min=1, help="Longest eval answer.")] = 256,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
-    """Quantize IN into OUT with llama.cpp and measure both: size, bits per weight, prompt and decode
-    tokens/s, perplexity on a held-out text (llama-perplexity's method) and, when given, a golden set or
-    eval suites (greedy). OUT appears only when quantizing succeeded."""
+    """Quantize a GGUF with llama.cpp and measure the quality and speed it costs.
+
+    Both IN and OUT are measured: size, bits per weight, prompt and decode tokens/s, perplexity on a
+    held-out text (llama-perplexity's method) and, when given, a golden set or eval suites (greedy). OUT
+    appears only when quantizing succeeded."""
     chosen = parse_type(qtype)
     plans = _suite_plans(golden, suite or [], data or [])
     text = HELDOUT_TEXT
