@@ -339,7 +339,11 @@ def test_canonical_solutions_pass_and_human_evals_evaluator_agrees_on_every_samp
     items = suite.load(_humaneval_data())
     problems = read_problems(str(_humaneval_data()))
     samples: list[tuple[Item, str, str]] = [(i, "canonical", i.data["canonical_solution"]) for i in items]
-    samples += [(i, "broken", _broken(n, i.data["canonical_solution"])) for n, i in enumerate(items)]
+    # A broken variant of every fourth problem (41; 4 and the 7 kinds are coprime, so every kind comes up
+    # about six times): the suite's time budget, not the check's strength, sets the count.
+    samples += [
+        (i, "broken", _broken(n, i.data["canonical_solution"])) for n, i in enumerate(items) if n % 4 == 0
+    ]
 
     def ours(sample: tuple[Item, str, str]) -> bool:
         return suite.judge(sample[0], Generation(sample[2])).correct
@@ -359,7 +363,7 @@ def test_canonical_solutions_pass_and_human_evals_evaluator_agrees_on_every_samp
         if ours_ != theirs_
     ]
     assert disagreements == []
-    assert sum(their_verdicts[len(items) :]) < len(items) / 2  # the broken variants mostly fail
+    assert sum(their_verdicts[len(items) :]) < (len(samples) - len(items)) / 2  # broken ones mostly fail
 
 
 # -- pass@k -----------------------------------------------------------------------------------------------
