@@ -22,7 +22,7 @@ import gguf
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["LLAMA_TENSORS", "copy_tokenizer_metadata", "permute_rope", "write_llama_gguf"]
+__all__ = ["LLAMA_TENSORS", "as_f32", "copy_tokenizer_metadata", "permute_rope", "write_llama_gguf"]
 
 # Hugging Face name (per layer after ``model.layers.{i}.``) -> llama.cpp name (after ``blk.{i}.``).
 LLAMA_TENSORS: dict[str, str] = {
@@ -52,6 +52,13 @@ def permute_rope(weight: npt.NDArray[Any], n_head: int) -> npt.NDArray[Any]:
     return (
         weight.reshape(n_head, 2, rows // n_head // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
     )
+
+
+def as_f32(value: Any) -> npt.NDArray[np.float32]:
+    """A torch tensor (on any device, any dtype) or an array as a contiguous f32 numpy array."""
+    if hasattr(value, "detach"):
+        value = value.detach().to("cpu").float().numpy()
+    return np.ascontiguousarray(value, dtype=np.float32)
 
 
 def copy_tokenizer_metadata(source: Path, writer: gguf.GGUFWriter) -> None:
@@ -85,10 +92,7 @@ def write_llama_gguf(
     rope_theta = float(rope.get("rope_theta") or getattr(config, "rope_theta", None) or 10000.0)
 
     def array(key: str) -> npt.NDArray[np.float32]:
-        value = state_dict[key]
-        if hasattr(value, "detach"):
-            value = value.detach().to("cpu").float().numpy()
-        return np.ascontiguousarray(value, dtype=np.float32)
+        return as_f32(state_dict[key])
 
     writer = gguf.GGUFWriter(out, "llama")
     writer.add_type(gguf.GGUFType.MODEL)

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from deepfort.errors import ConfigError
-from deepfort.training.finetune.gguf_llama import MODULE_TENSORS, permute_rope
+from deepfort.training.finetune.gguf_llama import MODULE_TENSORS, as_f32, permute_rope
 
 __all__ = ["GGUF_ARCHITECTURES", "write_lora_gguf"]
 
@@ -41,12 +41,6 @@ GGUF_ARCHITECTURES: dict[str, tuple[str, bool]] = {
 }
 
 _KEY = re.compile(r"layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)\.lora_([AB])\.weight$")
-
-
-def _array(value: Any) -> npt.NDArray[np.float32]:
-    if hasattr(value, "detach"):
-        value = value.detach().to("cpu").float().numpy()
-    return np.ascontiguousarray(value, dtype=np.float32)
 
 
 def write_lora_gguf(
@@ -77,7 +71,7 @@ def write_lora_gguf(
         layer, module, which = match.groups()
         if module not in MODULE_TENSORS:
             raise ConfigError(f"cannot place adapter tensor {key}: unknown module {module}")
-        weight = _array(value)
+        weight = as_f32(value)
         if which == "B" and permute and module in ("q_proj", "k_proj"):
             weight = np.ascontiguousarray(permute_rope(weight, n_head if module == "q_proj" else n_head_kv))
         pairs.setdefault(f"blk.{layer}.{MODULE_TENSORS[module]}.weight", {})[which] = weight
