@@ -192,6 +192,19 @@ def remove_model(data_dir: Path, model_id: str) -> CatalogEntry:
     raise ConfigError(f"no registered model named {model_id!r}")
 
 
+def local_model(settings: Settings, requested: str | None) -> LocalModel:
+    """The one local model a command loads in process (``deepfort chat``, ``deepfort eval``): the one
+    ``requested`` names (a model of the settings file by id or alias, the embedded or a registered id, a
+    GGUF path), else the first local model."""
+    local = [
+        m for m in resolve_models(settings, [requested] if requested else []) if isinstance(m, LocalModel)
+    ]
+    if not requested:
+        return local[0]  # never empty: without a local model of the settings, the embedded one is there
+    named = [m for m in local if requested in m.names]
+    return named[0] if named else local[-1]  # a GGUF path is added last, under its file's stem
+
+
 def resolve_models(settings: Settings, requested: list[str]) -> list[ModelSpec]:
     """The models ``deepfort serve`` loads: config + ``--model`` flags, or by default the embedded model
     plus every registered one. Models served by an upstream do not count as local: a config that lists

@@ -174,6 +174,20 @@ def test_resolve_models_finds_a_model_of_the_settings_file_by_name(tmp_path: Pat
         catalog.resolve_models(settings, ["other"])
 
 
+def test_local_model_is_the_one_named_else_the_first(tmp_path: Path) -> None:
+    """What ``deepfort chat`` and ``deepfort eval`` load in process."""
+    settings = Settings(
+        data_dir=tmp_path, models=[{"id": "one", "n_ctx": 512}, {"id": "two", "aliases": ["2"], "n_ctx": 512}]
+    )
+    assert catalog.local_model(settings, None).id == "one"
+    assert catalog.local_model(settings, "one").id == "one"
+    assert catalog.local_model(settings, "2").id == "two"
+    assert catalog.local_model(Settings(data_dir=tmp_path), None).embedded
+    gguf = tmp_path / "My-Model.gguf"
+    gguf.write_bytes(b"GGUF")
+    assert catalog.local_model(settings, str(gguf)).id == "my-model"
+
+
 def test_slots_default_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     for cores, slots in [(1, 8), (2, 16), (16, 64), (None, 8)]:
         monkeypatch.setattr("deepfort.config.os.cpu_count", lambda cores=cores: cores)

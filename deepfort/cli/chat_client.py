@@ -12,8 +12,8 @@ import httpx
 from pydantic import ValidationError
 
 from deepfort.app.node import Node
-from deepfort.catalog import resolve_models
-from deepfort.config import LocalModel, Settings
+from deepfort.catalog import local_model
+from deepfort.config import Settings
 from deepfort.errors import DeepfortError
 from deepfort.protocol import ChatCompletionChunk, ChatCompletionRequest, ReasoningEffort
 from deepfort.serving.assemble import chat_chunks
@@ -72,13 +72,9 @@ class InProcessBackend:
 
     @classmethod
     async def open(cls, settings: Settings, model: str | None, options: ChatOptions) -> InProcessBackend:
-        models = resolve_models(settings, [model] if model else [])
-        # The named model comes after those of the settings file; without a name, the first one answers.
-        # Only that one is loaded.
-        local = [m for m in models if isinstance(m, LocalModel)]
+        # Only the named model (or the first) is loaded.
         node = Node(
-            settings.model_copy(update={"role": "standalone", "centers": []}),
-            [local[-1] if model else local[0]],
+            settings.model_copy(update={"role": "standalone", "centers": []}), [local_model(settings, model)]
         )
         try:
             await node.pool.start()

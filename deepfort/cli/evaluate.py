@@ -95,18 +95,10 @@ async def _in_process(
     the app's requests are the local principal's, as ``deepfort chat`` in process."""
     from deepfort.api.app import build_app
     from deepfort.api.auth import authenticated
-    from deepfort.catalog import resolve_models
-    from deepfort.config import LocalModel
+    from deepfort.catalog import local_model
 
     settings = settings_or_exit(config)
-    configured = [m for m in settings.models if isinstance(m, LocalModel) and model in m.names]
-    if configured:  # a model of the settings file, by its id or an alias
-        chosen = configured[0]
-    else:  # the first local model, or one named by GGUF path, embedded or registered id
-        local = [m for m in resolve_models(settings, [model] if model else []) if isinstance(m, LocalModel)]
-        if not local:
-            raise EvalError("no local model to load; give --url to evaluate a server")
-        chosen = local[-1] if model else local[0]
+    chosen = local_model(settings, model)
     observability = settings.observability.model_copy(update={"metrics_port": None, "access_log": None})
     settings = settings.model_copy(
         update={"role": "standalone", "centers": [], "observability": observability}
