@@ -39,7 +39,7 @@ DEFAULT_TEMPERATURE = 0.6
 DEFAULT_TOP_P = 0.95
 
 
-class _Bar:
+class EvalProgress:
     """The run's progress on stderr: one bar per suite, answers found in the run file counted as done."""
 
     def __init__(self, console: Console, enabled: bool = True) -> None:
@@ -53,7 +53,7 @@ class _Bar:
         )
         self.tasks: dict[str, TaskID] = {}
 
-    def __enter__(self) -> _Bar:
+    def __enter__(self) -> EvalProgress:
         self.progress.start()
         return self
 
@@ -117,7 +117,7 @@ async def _in_process(
 
 
 @asynccontextmanager
-async def _target(
+async def eval_target(
     url: str | None,
     model: str | None,
     api_key: str | None,
@@ -254,7 +254,8 @@ def run(
     )
 
     async def go() -> dict[str, Any]:
-        async with _target(url, model, key, config, judge_url, judge_model, judge_api_key, retries) as target:
+        target_args = (url, model, key, config, judge_url, judge_model, judge_api_key, retries)
+        async with eval_target(*target_args) as target:
             params = RunParams(
                 target.client.model, temperature, top_p, max_tokens, seed, judge_model=judge_model
             )
@@ -264,7 +265,7 @@ def run(
                 f"{escape(str(path))}",
                 highlight=False,
             )
-            with RunFile.open(path, params, url=target.url) as opened, _Bar(err_console) as bar:
+            with RunFile.open(path, params, url=target.url) as opened, EvalProgress(err_console) as bar:
                 keys = await run_suites(
                     plans, target.client, opened, options, judge=target.judge, progress=bar
                 )

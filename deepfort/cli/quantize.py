@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from deepfort.cli.common import err_console, fail
-from deepfort.cli.evaluate import _Bar, _target
+from deepfort.cli.evaluate import EvalProgress, eval_target
 from deepfort.errors import ConfigError
 from deepfort.evals.cache import RunFile, RunParams, read_run
 from deepfort.evals.client import SamplingParams
@@ -52,12 +52,12 @@ async def _evaluate(
     model: Path, plans: list[SuitePlan], options: EvalOptions, run_file: Path
 ) -> dict[str, Any]:
     """The suites' report of ``model``, served in this process as ``deepfort eval run --model PATH``."""
-    async with _target(None, str(model), None, None, None, None, None) as target:
+    async with eval_target(None, str(model), None, None, None, None, None) as target:
         sampling = options.sampling
         params = RunParams(
             target.client.model, sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed
         )
-        with RunFile.open(run_file, params, url=target.url) as opened, _Bar(err_console) as bar:
+        with RunFile.open(run_file, params, url=target.url) as opened, EvalProgress(err_console) as bar:
             keys = await run_suites(plans, target.client, opened, options, progress=bar)
     return build_report(read_run(run_file), keys)
 
