@@ -19,6 +19,7 @@ from deepfort.config import (
     EMBEDDED_MODEL_ID,
     EMBEDDED_SAMPLING,
     LocalModel,
+    LoraAdapter,
     ModelSpec,
     SamplingDefaults,
     Settings,
@@ -119,10 +120,14 @@ def list_registered(data_dir: Path) -> list[CatalogEntry]:
 
 def entries(settings: Settings) -> list[CatalogEntry]:
     """Every model deepfort knows of: the embedded one, the settings file's, then the registered ones."""
+    adapters = list_adapters(settings.data_dir)
     return [
-        CatalogEntry(spec=embedded_spec(), source="embedded"),
-        *(CatalogEntry(spec=m, source="config") for m in settings.models),
-        *list_registered(settings.data_dir),
+        CatalogEntry(spec=with_adapters(embedded_spec(), adapters), source="embedded"),
+        *(CatalogEntry(spec=with_adapters(m, adapters), source="config") for m in settings.models),
+        *(
+            e.model_copy(update={"spec": with_adapters(e.spec, adapters)})
+            for e in list_registered(settings.data_dir)
+        ),
     ]
 
 
@@ -192,6 +197,90 @@ def remove_model(data_dir: Path, model_id: str) -> CatalogEntry:
     raise ConfigError(f"no registered model named {model_id!r}")
 
 
+class AdapterEntry(BaseModel):
+    """A LoRA adapter registered for a model (``deepfort models add-adapter``, or added while running
+    through the admin API); served with the model from the next start on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="The base model's id (or an alias of it).")
+    adapter: LoraAdapter
+    source: Literal["registered", "added"] = "registered"
+    added_at: str | None = None
+
+
+_ADAPTERS = TypeAdapter(list[AdapterEntry])
+
+
+def adapters_path(data_dir: Path) -> Path:
+    return data_dir / "adapters.json"
+
+
+def list_adapters(data_dir: Path) -> list[AdapterEntry]:
+    path = adapters_path(data_dir)
+    if not path.is_file():
+        return []
+    try:
+        return _ADAPTERS.validate_json(path.read_bytes())
+    except ValueError as exc:
+        raise ConfigError(f"adapter registry {path} is damaged: {exc}") from exc
+
+
+def _save_adapters(data_dir: Path, entries: list[AdapterEntry]) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = adapters_path(data_dir)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(_ADAPTERS.dump_json(entries, indent=2))
+    tmp.replace(path)
+
+
+def add_adapter(
+    data_dir: Path, model: str, adapter: LoraAdapter, *, source: Literal["registered", "added"] = "registered"
+) -> AdapterEntry:
+    """Record ``adapter`` for ``model``; the path is kept absolute. One name per model."""
+    adapter = adapter.model_copy(update={"path": adapter.path.expanduser().resolve()})
+    if not adapter.path.is_file():
+        raise ConfigError(f"no adapter file at {adapter.path}")
+    with adapter.path.open("rb") as fh:
+        if fh.read(4) != b"GGUF":
+            raise ConfigError(
+                f"{adapter.path} is not a GGUF file (a LoRA adapter as `deepfort finetune` writes)"
+            )
+    known = list_adapters(data_dir)
+    if any(e.model == model and e.adapter.name == adapter.name for e in known):
+        raise ConfigError(f"model {model!r} already has an adapter named {adapter.name!r}")
+    entry = AdapterEntry(
+        model=model, adapter=adapter, source=source, added_at=datetime.now(UTC).isoformat(timespec="seconds")
+    )
+    _save_adapters(data_dir, [*known, entry])
+    return entry
+
+
+def remove_adapter(data_dir: Path, model: str, name: str) -> AdapterEntry | None:
+    """Forget the adapter ``name`` of ``model``; None when none was registered."""
+    known = list_adapters(data_dir)
+    for entry in known:
+        if entry.model == model and entry.adapter.name == name:
+            _save_adapters(data_dir, [e for e in known if e is not entry])
+            return entry
+    return None
+
+
+def with_adapters(spec: ModelSpec, registered: list[AdapterEntry]) -> ModelSpec:
+    """``spec`` with the registered adapters of any of its names after its own ``lora`` entries (a name
+    the spec already has keeps the spec's)."""
+    if not isinstance(spec, LocalModel):
+        return spec
+    own = {a.name for a in spec.lora}
+    extra = [e.adapter for e in registered if e.model in spec.names and e.adapter.name not in own]
+    return spec.model_copy(update={"lora": [*spec.lora, *extra]}) if extra else spec
+
+
+def base_name(model: str) -> str:
+    """The model part of ``base:adapter`` (a model id without an adapter stays as it is)."""
+    return model.rpartition(":")[0] or model
+
+
 def local_model(settings: Settings, requested: str | None) -> LocalModel:
     """The one local model a command loads in process (``deepfort chat``, ``deepfort eval``): the one
     ``requested`` names (a model of the settings file by id or alias, the embedded or a registered id, a
@@ -201,7 +290,7 @@ def local_model(settings: Settings, requested: str | None) -> LocalModel:
     ]
     if not requested:
         return local[0]  # never empty: without a local model of the settings, the embedded one is there
-    named = [m for m in local if requested in m.names]
+    named = [m for m in local if requested in m.names or base_name(requested) in m.names]
     return named[0] if named else local[-1]  # a GGUF path is added last, under its file's stem
 
 
@@ -209,25 +298,30 @@ def resolve_models(settings: Settings, requested: list[str]) -> list[ModelSpec]:
     """The models ``deepfort serve`` loads: config + ``--model`` flags, or by default the embedded model
     plus every registered one. Models served by an upstream do not count as local: a config that lists
     only those still gets the local defaults (an edge needs a model of its own)."""
-    registered = [entry.spec for entry in list_registered(settings.data_dir)]
+    adapters = list_adapters(settings.data_dir)
+    registered = [with_adapters(entry.spec, adapters) for entry in list_registered(settings.data_dir)]
+    models = [with_adapters(m, adapters) for m in settings.models]
+    embedded = with_adapters(embedded_spec(), adapters)
     if not any(isinstance(m, LocalModel) for m in settings.models) and not requested:
-        return [*settings.models, embedded_spec(), *registered]
-    out = list(settings.models)
+        return [*models, embedded, *registered]
+    out = list(models)
+    known = {n for m in [*models, embedded, *registered] for n in m.names}
     for item in requested:
-        if any(item in m.names for m in settings.models):
-            continue  # a model of the settings file, asked for by its id or an alias: already in
         path = Path(item).expanduser()
         if path.is_file():
             out.append(LocalModel(id=path.stem.lower(), path=path.resolve()))
             continue
-        if item in embedded_spec().names:
-            out.append(embedded_spec())
+        name = item if item in known else base_name(item)  # `base:adapter` asks for its base model
+        if any(name in m.names for m in settings.models):
+            continue  # a model of the settings file, asked for by its id or an alias: already in
+        if name in embedded.names:
+            out.append(embedded)
             continue
-        match = next((m for m in registered if item in m.names), None)
+        match = next((m for m in registered if name in m.names), None)
         if match is None:
-            known = [EMBEDDED_MODEL_ID, *(m.id for m in registered)]
+            ids = [EMBEDDED_MODEL_ID, *(m.id for m in registered)]
             raise ConfigError(
-                f"--model {item!r} is neither a GGUF file nor a known model id ({', '.join(known)})"
+                f"--model {item!r} is neither a GGUF file nor a known model id ({', '.join(ids)})"
             )
         out.append(match)
     names = [n for m in out for n in m.names]

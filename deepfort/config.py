@@ -114,6 +114,7 @@ _LOCAL_KEYS = frozenset(
     {
         "engine", "path", "n_ctx", "n_threads", "n_threads_batch", "n_batch", "n_parallel", "kv_cells",
         "kv_unified", "prefill_chunk", "prompt_cache_mib", "queue_size", "chat_template", "reasoning_parser",
+        "lora",
     }
 )  # fmt: skip
 
@@ -122,6 +123,23 @@ def _without(data: Any, keys: frozenset[str]) -> Any:
     if isinstance(data, dict):
         return {k: v for k, v in data.items() if k not in keys}
     return data
+
+
+ADAPTER_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+"""An adapter's name: it becomes part of a model id (``base:name``), so no ``:`` or ``/``."""
+
+
+class LoraAdapter(BaseModel):
+    """A LoRA adapter in llama.cpp's GGUF format (what ``deepfort finetune`` writes as ``adapter.gguf``),
+    applied on top of its base model when a request names ``base:name`` or lists it in ``lora``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=ADAPTER_NAME, description="Its name; requests use the model id `base:name`.")
+    path: Path = Field(description="The GGUF LoRA adapter file.")
+    scale: float = Field(
+        default=1.0, ge=-10.0, le=10.0, description="How much of the adapter: 1 as trained, 0 off."
+    )
 
 
 KV_MEMORY_SHARE = 0.25
@@ -179,6 +197,19 @@ class LocalModel(_Model):
     reasoning_parser: str | None = Field(
         default=None, description="Split reasoning from the answer, e.g. `deepseek_r1`."
     )
+    lora: list[LoraAdapter] = Field(
+        default_factory=list,
+        description="LoRA adapters served on this model, each as the model id `id:name` (vLLM's multi-LoRA).",
+    )
+
+    @field_validator("lora")
+    @classmethod
+    def _distinct_adapters(cls, value: list[LoraAdapter]) -> list[LoraAdapter]:
+        names = [a.name for a in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"adapter name {twice[0]!r} is given twice")
+        return value
 
     @property
     def slots(self) -> int:

@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from deepfort import __version__
+from deepfort.api import adapters as adapter_routes
 from deepfort.api import admin as admin_routes
 from deepfort.api import alerts as alert_routes
 from deepfort.api import conversations, feedback, generate, health, tokenize, web, workflows
@@ -77,6 +78,7 @@ def build_app(settings: Settings, models: list[ModelSpec] | None = None) -> Fast
     for module in (chat_routes, completion_routes, model_routes, generate, tokenize, conversations, feedback):
         app.include_router(module.router, dependencies=authenticated_)
     app.include_router(admin_routes.router, dependencies=[Depends(admin)])
+    app.include_router(adapter_routes.router, dependencies=[Depends(admin)])
     app.include_router(alert_routes.router, dependencies=[Depends(admin)])
     metrics_auth = [] if settings.observability.metrics_public else [Depends(admin)]
     app.include_router(metric_routes.router, dependencies=metrics_auth)

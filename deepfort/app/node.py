@@ -32,6 +32,7 @@ from deepfort.observability.metrics_server import MetricsServer, start_metrics_s
 from deepfort.routing.centers import CenterPool
 from deepfort.routing.router import Router
 from deepfort.serving.accuracy import AccuracyTracker
+from deepfort.serving.adapters import AdapterService
 from deepfort.serving.context import ServingContext
 from deepfort.serving.guarding import Guards
 from deepfort.serving.layers.audit import AuditLayer
@@ -78,7 +79,7 @@ class Node:
                 self.centers.add(RemoteEngine(url, keyring, secret, settings.cluster.tls))
 
         def names() -> list[str]:
-            return [name for served in self.pool for name in served.spec.names]
+            return [name for served in self.pool for name in served.names]
 
         self.router = Router(
             routing,
@@ -88,6 +89,7 @@ class Node:
         )
         self.store = open_store(settings)
         self.audit = AuditLog(self.store)
+        self.adapters = AdapterService(self.pool, settings.data_dir, self.audit)
         self.auth = AuthService(
             self.store,
             self.audit,

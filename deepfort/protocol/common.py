@@ -44,6 +44,33 @@ class ResponseFormat(Request):
         return self
 
 
+class LoraRef(Request):
+    """One LoRA adapter of the model for this request: by ``name`` (vLLM's adapter name, as in the model
+    id ``base:name``) or by ``id`` (its position in ``/v1/models``' ``lora`` list, as llama-server's
+    per-request ``lora``), with a ``scale`` or its configured one."""
+
+    name: str | None = None
+    id: int | None = Field(default=None, ge=0)
+    scale: float | None = Field(default=None, ge=-10.0, le=10.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _one_of(self) -> LoraRef:
+        if (self.name is None) == (self.id is None):
+            raise ValueError("a lora entry names its adapter by `name` or by `id`, one of the two")
+        return self
+
+
+LORA_FIELD_HELP = (
+    "LoRA adapters of the model to apply: names, or objects with `name` or `id` and `scale` (llama-server's "
+    "shape). The model id `base:name` asks for one adapter too."
+)
+
+
 class CompletionTokensDetails(BaseModel):
     reasoning_tokens: int = 0
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from deepfort.protocol.common import Request, ResponseFormat, StreamOptions, Usage
+from deepfort.protocol.common import LORA_FIELD_HELP, LoraRef, Request, ResponseFormat, StreamOptions, Usage
 
 
 class CompletionRequest(Request):
@@ -39,6 +39,7 @@ class CompletionRequest(Request):
         description="Keep generating past the end-of-sequence token until max_tokens (vLLM's and "
         "llama-server's switch, for load tests of a fixed length).",
     )
+    lora: list[LoraRef] | None = Field(default=None, max_length=8, description=LORA_FIELD_HELP)
 
     @model_validator(mode="after")
     def _check(self) -> CompletionRequest:

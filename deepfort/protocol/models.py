@@ -14,6 +14,7 @@ class ModelCard(BaseModel):
     owned_by: str = "deepfort"
     # -- extensions (vLLM)
     root: str | None = None
+    parent: str | None = Field(default=None, description="A LoRA adapter's base model (vLLM's field).")
     max_model_len: int | None = None
     # -- extensions (deepfort)
     details: dict[str, Any] | None = None

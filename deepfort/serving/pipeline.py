@@ -99,7 +99,7 @@ class ChatPipeline:
                 plan = router.fallback(plan.route, f"center failed: {exc.message}")
         assert plan.local is not None
         call.route = plan.route
-        names = self.context.pool.get(plan.local).spec.names
+        names = self.context.pool.get(plan.local).names
         return await self._open_local_chat(
             call, request, request.model if request.model in names else plan.local
         )
@@ -129,7 +129,8 @@ class ChatPipeline:
         )
 
     async def _open_local_chat(self, call: Call, request: ChatCompletionRequest, model: str) -> Run:
-        served = self.context.pool.get(model)
+        served, adapter = self.context.pool.lookup(model)
+        lora = served.adapter_choices(adapter, request.lora)
         request = with_defaults(request, served.spec.sampling_defaults)
         if request.n > self.context.server.max_n:
             limit = self.context.server.max_n
@@ -146,6 +147,7 @@ class ChatPipeline:
                 sampling=sampling_params(request, seed_offset=i),
                 cache_prompt=request.cache_prompt,
                 ignore_eos=request.ignore_eos,
+                lora=lora,
                 stop=stop_list(request.stop),
                 structured=structured_output(request.response_format),
                 logprobs=(request.top_logprobs or 0) if request.logprobs else None,
@@ -183,7 +185,8 @@ class ChatPipeline:
                 "use /v1/chat/completions for the center",
                 param="model",
             )
-        served = self.context.pool.get(model)
+        served, adapter = self.context.pool.lookup(model)
+        lora = served.adapter_choices(adapter, request.lora)
         if _scores_prompt(request) and not served.engine.capabilities.prompt_logprobs:
             raise InvalidRequestError(
                 f"model `{model}` (engine `{served.spec.engine}`) cannot compute the prompt's "
@@ -223,6 +226,7 @@ class ChatPipeline:
                         sampling=sampling_params(request, seed_offset=i),
                         cache_prompt=request.cache_prompt,
                         ignore_eos=request.ignore_eos,
+                        lora=lora,
                         stop=stop_list(request.stop),
                         structured=structured_output(request.response_format),
                         logprobs=request.logprobs,

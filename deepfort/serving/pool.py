@@ -1,4 +1,6 @@
-"""The models this server answers for, each with its engine and reasoning parser."""
+"""The models this server answers for, each with its engine and reasoning parser, and the LoRA adapters
+served on them: an adapter is asked for as the model id ``base:adapter`` (vLLM's multi-LoRA, where each
+adapter is a model of its own in ``/v1/models``)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from deepfort.config import LocalModel, ServerSettings
-from deepfort.engines.base import Engine
+from deepfort.config import LocalModel, LoraAdapter, ServerSettings
+from deepfort.engines.base import AdapterChoice, Engine, LoraEngine
 from deepfort.engines.registry import create_engine
-from deepfort.errors import ConfigError, ModelNotFoundError, ModelNotReadyError
+from deepfort.errors import ConfigError, InvalidRequestError, ModelNotFoundError, ModelNotReadyError
+from deepfort.protocol import LoraRef
 from deepfort.reasoning import ReasoningParser, UnknownReasoningParserError, get_parser
 
 
@@ -26,6 +29,54 @@ class ServedModel:
     @property
     def id(self) -> str:
         return self.spec.id
+
+    @property
+    def adapters(self) -> list[LoraAdapter]:
+        """The LoRA adapters served on this model now."""
+        engine = self.engine
+        if self.ready and engine.capabilities.lora and isinstance(engine, LoraEngine):
+            return engine.adapters()
+        return []
+
+    def adapter_id(self, adapter: str) -> str:
+        """The model id that asks for ``adapter`` on this model."""
+        return f"{self.id}{ADAPTER_SEPARATOR}{adapter}"
+
+    @property
+    def names(self) -> list[str]:
+        """Every model id this model answers: its own and aliases, then one per adapter."""
+        return [*self.spec.names, *(self.adapter_id(a.name) for a in self.adapters)]
+
+    def lora_engine(self) -> LoraEngine:
+        """The engine, as one that serves adapters; a client error when it does not."""
+        engine = self.engine
+        if not (engine.capabilities.lora and isinstance(engine, LoraEngine)):
+            raise InvalidRequestError(
+                f"model {self.id} (engine `{self.spec.engine}`) does not serve LoRA adapters", param="lora"
+            )
+        return engine
+
+    def adapter_choices(self, adapter: str | None, refs: list[LoraRef] | None) -> tuple[AdapterChoice, ...]:
+        """The adapters a request runs with: the one its model id names (``base:adapter``) and those its
+        ``lora`` field lists (by name, or by position in this model's list as llama-server numbers them)."""
+        if adapter is None and not refs:
+            return ()
+        listed = self.lora_engine().adapters()
+        choices = [AdapterChoice(adapter)] if adapter is not None else []
+        for ref in refs or []:
+            if ref.id is not None and ref.id >= len(listed):
+                raise InvalidRequestError(
+                    f"lora id {ref.id} does not exist: model {self.id} serves {len(listed)} adapters",
+                    param="lora",
+                )
+            name = listed[ref.id].name if ref.id is not None else ref.name
+            assert name is not None
+            choices.append(AdapterChoice(name, ref.scale))
+        return tuple(choices)
+
+
+ADAPTER_SEPARATOR = ":"
+"""Between a model's name and an adapter's in a model id (``smollm2-135m:faq``)."""
 
 
 class ModelPool:
@@ -89,18 +140,35 @@ class ModelPool:
         return iter(self._models)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._by_name
+        return isinstance(name, str) and self._find(name) is not None
 
-    def get(self, name: str | None) -> ServedModel:
+    def _find(self, name: str) -> tuple[ServedModel, str | None] | None:
+        served = self._by_name.get(name)
+        if served is not None:
+            return served, None
+        base, sep, adapter = name.rpartition(ADAPTER_SEPARATOR)
+        served = self._by_name.get(base) if sep else None
+        if served is not None and any(a.name == adapter for a in served.adapters):
+            return served, adapter
+        return None
+
+    def lookup(self, name: str | None) -> tuple[ServedModel, str | None]:
+        """The model ``name`` asks for, and the adapter when it names one (``base:adapter``)."""
         if name is None:
             name = self.default.id
-        try:
-            served = self._by_name[name]
-        except KeyError:
-            known = ", ".join(m.id for m in self._models)
+        found = self._find(name)
+        if found is None:
+            known = ", ".join(
+                n for m in self._models for n in [m.id, *(m.adapter_id(a.name) for a in m.adapters)]
+            )
             raise ModelNotFoundError(
                 f"The model `{name}` does not exist. Served models: {known}", param="model"
-            ) from None
+            )
+        served = found[0]
         if not served.ready:
             raise ModelNotReadyError(f"model {served.id} is still loading", retry_after=1)
-        return served
+        return found
+
+    def get(self, name: str | None) -> ServedModel:
+        """The model ``name`` asks for (the base model of ``base:adapter``)."""
+        return self.lookup(name)[0]

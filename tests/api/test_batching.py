@@ -11,7 +11,7 @@ import httpx
 import openai
 
 from tests.conftest import Server
-from tests.helpers import read_tokens, wait_until
+from tests.helpers import read_tokens, same_or_rounding, wait_until
 
 MODEL = "smollm2-135m"  # four slots
 
@@ -116,25 +116,6 @@ def _greedy(server: Server, model: str, prompt: str, max_tokens: int) -> dict[st
     return data
 
 
-def _same_or_rounding(solo: dict[str, Any], batched: dict[str, Any]) -> None:
-    """Greedy outputs must match token for token, except that recomputing a sequence (after preemption,
-    or from cached cells) may round differently: then they may part only where the two best candidates
-    were all but tied, never where one token clearly led."""
-    # Quantized kernels for one token and for a batch of tokens accumulate differently: the same token's
-    # log-probability moves by a few hundredths. Corrupted state (wrong positions, another sequence's
-    # cells) moves it by whole units.
-    tolerance = 0.3
-    a = solo["choices"][0]["logprobs"]["content"]
-    b = batched["choices"][0]["logprobs"]["content"]
-    assert len(a) == len(b)
-    for x, y in zip(a, b, strict=True):
-        if x["token"] != y["token"]:
-            top = x["top_logprobs"]
-            assert abs(top[0]["logprob"] - top[1]["logprob"]) < tolerance, (x, y)
-            return
-        assert abs(x["logprob"] - y["logprob"]) < tolerance, (x, y)
-
-
 def test_preempted_requests_finish_complete_and_correct(server: Server) -> None:
     model = "smol-tight"  # 4 slots over ~640 cells: four 40-token prompts growing to 240 tokens overflow
     prompts = [f"Tell a very long story about dragon number {i}." for i in range(4)]
@@ -152,7 +133,7 @@ def test_preempted_requests_finish_complete_and_correct(server: Server) -> None:
     for solo, batched in zip(alone, together, strict=True):
         assert batched["usage"] == solo["usage"]
         assert batched["choices"][0]["finish_reason"] == solo["choices"][0]["finish_reason"] == "length"
-        _same_or_rounding(solo, batched)
+        same_or_rounding(solo, batched)
     assert after["kv_cells_used"] == 0
 
 
@@ -218,8 +199,8 @@ def test_prefix_reuse_hits_and_keeps_greedy_output(server: Server) -> None:
     assert after["prefix_cache_hits_total"] == before["prefix_cache_hits_total"] + 1
     assert after["prefix_cache_tokens_total"] - before["prefix_cache_tokens_total"] >= 150
     # The reused cells were computed in another batch than a fresh prefill would use: equal greedy
-    # output, up to the rounding that _same_or_rounding allows.
-    _same_or_rounding(uncached, cached)
+    # output, up to the rounding that same_or_rounding allows.
+    same_or_rounding(uncached, cached)
 
 
 def test_prefix_of_a_running_sequence_is_copied_into_another_slot(server: Server) -> None:
@@ -250,4 +231,4 @@ def test_prefix_of_a_running_sequence_is_copied_into_another_slot(server: Server
         assert server.stats(MODEL)["running"] >= 1  # the long one was still running throughout
     assert after["prefix_cache_hits_total"] == before["prefix_cache_hits_total"] + 1
     assert after["prefix_cache_tokens_total"] - before["prefix_cache_tokens_total"] >= 150
-    _same_or_rounding(uncached, cached)
+    same_or_rounding(uncached, cached)

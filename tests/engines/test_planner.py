@@ -26,6 +26,7 @@ class FakeSeq:
     prompt: int = 0
     max_tokens: int = 0
     scoring: bool = False
+    adapters: planner.AdapterSet = ()
 
     @property
     def cells_needed(self) -> int:
@@ -38,6 +39,7 @@ class FakeSlot:
     seq: FakeSeq | None = None
     cached: list[int] = field(default_factory=list)
     last_used: int = 0
+    cached_adapters: planner.AdapterSet = ()
 
 
 @st.composite
@@ -148,7 +150,48 @@ def test_packed_slots_fill_from_the_lowest_free_one(table: tuple[list[FakeSlot],
     assert planner.plan_reuse([9], slots, reuse=True, packed=True) == planner.Reuse(free[0])
 
 
+ADAPTER_SETS = st.sampled_from([(), ((1, 1.0),), ((2, 1.0),), ((1, 0.5), (2, 1.0))])
+
+
+@given(slot_tables(), TOKENS, ADAPTER_SETS, st.data())
+def test_reuse_only_from_cells_computed_with_the_same_adapters(
+    table: tuple[list[FakeSlot], int], tokens: list[int], adapters: planner.AdapterSet, data: st.DataObject
+) -> None:
+    slots, _ = table
+    if not any(s.seq is None for s in slots):
+        return
+    for slot in slots:
+        slot.cached_adapters = data.draw(ADAPTER_SETS)
+        if slot.seq is not None:
+            slot.seq.adapters = data.draw(ADAPTER_SETS)
+    reuse = planner.plan_reuse(tokens, slots, reuse=True, adapters=adapters)
+    if reuse.tokens:
+        source = slots[reuse.source if reuse.source is not None else reuse.target]
+        holder = source.seq.adapters if source.seq is not None else source.cached_adapters
+        assert holder == adapters
+
+
 # -- batching and preemption -------------------------------------------------------------------------------
+@given(running_seqs(), st.data(), st.integers(5, 16), st.integers(1, 16))
+def test_each_step_runs_one_adapter_set_and_every_set_gets_its_turn(
+    running: list[FakeSeq], data: st.DataObject, n_batch: int, prefill_chunk: int
+) -> None:
+    """A step computes the sequences of one adapter set (llama.cpp applies adapters to the whole
+    context); the sets of the running sequences take turns, so none waits for another to finish."""
+    for seq in running:
+        seq.adapters = data.draw(ADAPTER_SETS)
+    sets = {s.adapters for s in running}
+    last: planner.AdapterSet | None = None
+    seen = []
+    for _ in range(len(sets)):
+        step = planner.plan_step(running, 10_000, n_batch, prefill_chunk, last_adapters=last)
+        assert all(s.adapters == step.adapters for s, _ in step.batch)
+        assert step.batch or not running
+        seen.append(step.adapters)
+        last = step.adapters
+    assert set(seen) == sets
+
+
 @given(running_seqs(), st.integers(0, 40), st.integers(5, 16), st.integers(1, 16))
 def test_preemption_takes_the_newest_first_and_only_what_is_needed(
     running: list[FakeSeq], free: int, n_batch: int, prefill_chunk: int

@@ -16,9 +16,11 @@ router = APIRouter()
 
 
 def _cards(served: ServedModel) -> list[ModelCard]:
+    """The model under each of its names, then each LoRA adapter as a model of its own (vLLM's cards:
+    ``root`` the adapter file, ``parent`` the base model)."""
     spec = served.spec
     details = {**served.engine.describe(), "reasoning_parser": spec.reasoning_parser}
-    return [
+    cards = [
         ModelCard(
             id=name,
             created=served.created,
@@ -30,6 +32,19 @@ def _cards(served: ServedModel) -> list[ModelCard]:
         )
         for name in spec.names
     ]
+    cards += [
+        ModelCard(
+            id=served.adapter_id(adapter.name),
+            created=served.created,
+            root=str(adapter.path),
+            parent=served.id,
+            max_model_len=spec.n_ctx,
+            details={"lora": adapter.model_dump(mode="json"), "reasoning_parser": spec.reasoning_parser},
+            sampling_defaults=spec.sampling_defaults.given(),
+        )
+        for adapter in served.adapters
+    ]
+    return cards
 
 
 def _routed_cards(request: Request) -> list[ModelCard]:

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator, Sequence
 
 import psutil
 
-from deepfort.config import LocalModel, ServerSettings, embedded_model_path
+from deepfort.config import LocalModel, LoraAdapter, ServerSettings, embedded_model_path
 from deepfort.engines.base import (
+    AdapterChoice,
     EngineCapabilities,
     EngineDelta,
     EngineRequest,
@@ -19,10 +20,17 @@ from deepfort.engines.base import (
 )
 from deepfort.engines.llamacpp.grammar import to_grammar
 from deepfort.engines.llamacpp.model import LlamaModel
+from deepfort.engines.llamacpp.planner import AdapterSet
 from deepfort.engines.llamacpp.scheduler import Scheduler
 from deepfort.engines.llamacpp.sequence import Seq
 from deepfort.engines.llamacpp.template import CHATML_TEMPLATE, ChatTemplate
-from deepfort.errors import ContextLengthExceededError, EngineError, InvalidRequestError
+from deepfort.errors import (
+    ConfigError,
+    ContextLengthExceededError,
+    EngineError,
+    InvalidRequestError,
+    ModelNotFoundError,
+)
 
 
 def kv_layout(model: LlamaModel, spec: LocalModel) -> tuple[int, bool]:
@@ -31,7 +39,7 @@ def kv_layout(model: LlamaModel, spec: LocalModel) -> tuple[int, bool]:
 
 
 class LlamaCppEngine:
-    capabilities = EngineCapabilities(prompt_logprobs=True)
+    capabilities = EngineCapabilities(prompt_logprobs=True, lora=True)
 
     def __init__(self, config: LocalModel, server: ServerSettings) -> None:
         self.config = config
@@ -43,6 +51,8 @@ class LlamaCppEngine:
         self._scheduler: Scheduler | None = None
         self._template: ChatTemplate | None = None
         self._live: dict[str, Seq] = {}
+        self._lora: dict[str, tuple[LoraAdapter, int]] = {}
+        """Adapters served, by name: the spec and the scheduler's id for it."""
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
@@ -73,7 +83,57 @@ class LlamaCppEngine:
             prompt_cache_bytes=cfg.prompt_cache_mib * 1024**2,
         )
         self._model = model
+        try:
+            for adapter in cfg.lora:
+                self._load_adapter(adapter)
+        except BaseException:
+            self._scheduler.stop()
+            model.close()
+            self._scheduler = self._model = None
+            self._lora.clear()
+            raise
         self._scheduler.start()
+
+    def _load_adapter(self, adapter: LoraAdapter) -> None:
+        _, scheduler = self._loaded()
+        path = adapter.path.expanduser()
+        if not path.is_file():
+            raise ConfigError(f"model {self.model_id}: LoRA adapter {adapter.name}: no file at {path}")
+        self._lora[adapter.name] = (adapter, scheduler.load_adapter(path))
+
+    async def add_adapter(self, adapter: LoraAdapter) -> None:
+        if adapter.name in self._lora:
+            raise InvalidRequestError(
+                f"model {self.model_id} already serves an adapter named {adapter.name!r}",
+                param="name",
+                code="adapter_exists",
+            )
+        await asyncio.to_thread(self._load_adapter, adapter)
+
+    async def remove_adapter(self, name: str) -> None:
+        _, scheduler = self._loaded()
+        if name not in self._lora:
+            raise ModelNotFoundError(f"model {self.model_id} has no adapter named {name!r}")
+        _, uid = self._lora.pop(name)
+        scheduler.unload_adapter(uid)
+
+    def adapters(self) -> list[LoraAdapter]:
+        return [adapter for adapter, _ in self._lora.values()]
+
+    def _adapter_set(self, choices: Sequence[AdapterChoice]) -> AdapterSet:
+        """The scheduler's adapter set for a request's choices (the last scale given for a name wins)."""
+        chosen: dict[int, float] = {}
+        for choice in choices:
+            found = self._lora.get(choice.name)
+            if found is None:
+                known = ", ".join(self._lora) or "none"
+                raise ModelNotFoundError(
+                    f"model {self.model_id} has no LoRA adapter {choice.name!r} (adapters: {known})",
+                    param="lora",
+                )
+            adapter, uid = found
+            chosen[uid] = adapter.scale if choice.scale is None else choice.scale
+        return tuple(sorted((uid, scale) for uid, scale in chosen.items() if scale != 0.0))
 
     async def close(self) -> None:
         if self._scheduler is not None:
@@ -143,6 +203,7 @@ class LlamaCppEngine:
             "path": str(self.path),
             "n_ctx": self.n_ctx,
             "n_parallel": self.config.slots,
+            "lora": [a.model_dump(mode="json") for a in self.adapters()],
         }
         if self._scheduler is not None:
             info.update(kv_cells=self._scheduler.kv_cells, kv_unified=self._scheduler.unified)
@@ -172,6 +233,7 @@ class LlamaCppEngine:
 
     async def generate(self, request: EngineRequest) -> AsyncIterator[EngineDelta]:
         model, scheduler = self._loaded()
+        adapters = self._adapter_set(request.lora)
         prompt = self._prompt_tokens(model, request)
         if not prompt:
             raise InvalidRequestError("the prompt is empty", param="prompt")
@@ -204,6 +266,7 @@ class LlamaCppEngine:
             emit=emit,
             grammar=grammar,
             thinking_end=thinking_end,
+            adapters=adapters,
         )
         scheduler.submit(seq)
         self._live[request.request_id] = seq

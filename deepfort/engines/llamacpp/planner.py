@@ -5,15 +5,20 @@ and make the llama.cpp calls; they ask this module what to do:
 
 - :func:`admit`: whether the head of the queue starts now, in which slot, from how much cached prefix;
 - :func:`plan_reuse`: that slot and prefix (a finished sequence's cache, or a running sequence's cells);
-- :func:`plan_step`: which pending tokens go into the next batch (a prompt being scored alone, in
-  fixed chunks), and which running sequences are preempted (newest first) so that the batch fits in
-  the free cells;
+- :func:`plan_step`: which adapter set the next step runs (:func:`next_adapters`: one set a step, in
+  turn), which pending tokens go into the batch (a prompt being scored alone, in fixed chunks), and
+  which running sequences are preempted (newest first) so that the batch fits in the free cells;
 - :func:`plan_eviction`: which prompt caches are dropped, least recently used first, to free cells.
 
 Cells are counted as :mod:`slots` explains: a running sequence occupies its ``n_past`` cells, a cache
 its tokens, and the cache counts as free because it can be dropped at any time. Admission is not a
 reservation: a sequence is admitted when its remaining need fits now, and preemption settles it later if
 the running sequences grow past the cache.
+
+LoRA adapters apply to a whole llama.cpp context, not to one sequence, so a step computes the sequences
+of one adapter set (:data:`AdapterSet`; the base model is the empty set) and the sets take turns, step by
+step, as llama-server batches only slots whose adapters are equal. KV cells computed under one set are
+reused only by sequences of the same set.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
+
+AdapterSet = tuple[tuple[int, float], ...]
+"""The LoRA adapters a sequence runs with: (adapter id, scale) pairs sorted by id; ``()`` is the base
+model. Ids are never reused, so cells computed under an adapter that was since removed match nothing."""
 
 
 class SeqState(Protocol):
@@ -42,6 +51,10 @@ class SeqState(Protocol):
     def scoring(self) -> bool:
         """Its prompt's log-probabilities are still being computed (see :func:`plan_batch`)."""
 
+    @property
+    def adapters(self) -> AdapterSet:
+        """The LoRA adapters it runs with."""
+
 
 class SlotState(Protocol):
     """What the planner reads of a slot: a running sequence, or the cache a finished one left."""
@@ -54,6 +67,10 @@ class SlotState(Protocol):
 
     @property
     def cached(self) -> Sequence[int]: ...
+
+    @property
+    def cached_adapters(self) -> AdapterSet:
+        """The adapters ``cached`` was computed with."""
 
     @property
     def last_used(self) -> int: ...
@@ -116,21 +133,28 @@ def spare_slot(slots: Sequence[SlotState], *, packed: bool = False) -> int:
 
 
 def plan_reuse(
-    tokens: Sequence[int], slots: Sequence[SlotState], *, reuse: bool, packed: bool = False
+    tokens: Sequence[int],
+    slots: Sequence[SlotState],
+    *,
+    reuse: bool,
+    packed: bool = False,
+    adapters: AdapterSet = (),
 ) -> Reuse:
     """The slot a sequence of ``tokens`` takes and how many of them it finds cached: the longest prefix
-    shared with a cache or with a running sequence's computed cells, and at most all but one token (the
-    last must be computed to get logits). Needs a free slot."""
+    shared with a cache or with a running sequence's computed cells of the same ``adapters``, and at
+    most all but one token (the last must be computed to get logits). Needs a free slot."""
     best = Reuse(spare_slot(slots, packed=packed))
     if not reuse:
         return best
     limit = len(tokens) - 1
     for slot in slots:
         if slot.seq is None:
+            if slot.cached_adapters != adapters:
+                continue
             n = common_prefix(slot.cached, tokens, limit)
             if n > best.tokens:
                 best = Reuse(slot.index, n)
-        else:
+        elif slot.seq.adapters == adapters:
             n = common_prefix(slot.seq.tokens, tokens, min(limit, slot.seq.n_past))
             if n > best.tokens:
                 best = Reuse(spare_slot(slots, packed=packed), n, slot.index)
@@ -145,12 +169,13 @@ def admit(
     *,
     reuse: bool,
     packed: bool = False,
+    adapters: AdapterSet = (),
 ) -> Admission | None:
     """Admit the head of the queue now, or None: it waits (first in, first served, so everything behind
     it waits too). It needs a free slot, and its ``cells_needed`` less the reused prefix in free cells."""
     if all(s.seq is not None for s in slots):
         return None
-    plan = plan_reuse(tokens, slots, reuse=reuse, packed=packed)
+    plan = plan_reuse(tokens, slots, reuse=reuse, packed=packed, adapters=adapters)
     need = cells_needed - plan.tokens
     if need > free_cells(slots, total_cells):
         return None
@@ -191,11 +216,25 @@ def plan_batch(
 
 @dataclass(frozen=True, slots=True)
 class Step(Generic[S]):
-    """The next decode: preempt ``preempt`` (newest first), then compute ``batch`` (``cells`` tokens)."""
+    """The next decode: preempt ``preempt`` (newest first), then compute ``batch`` (``cells`` tokens)
+    with ``adapters`` applied."""
 
     batch: list[tuple[S, int]]
     preempt: list[S]
     cells: int
+    adapters: AdapterSet = ()
+
+
+def next_adapters(running: Sequence[SeqState], last: AdapterSet | None) -> AdapterSet:
+    """The adapter set the next step computes: the one after ``last`` (the previous step's) in a fixed
+    order among the sets of the running sequences, so that every set gets a step in turn and none
+    waits for another's sequences to finish; ``()`` (the base model) when nothing runs."""
+    sets = sorted({s.adapters for s in running})
+    if not sets:
+        return ()
+    if last is None:
+        return sets[0]
+    return next((a for a in sets if a > last), sets[0])
 
 
 def newest(running: Sequence[S]) -> S:
@@ -204,18 +243,27 @@ def newest(running: Sequence[S]) -> S:
 
 
 def plan_step(
-    running: Sequence[S], free: int, n_batch: int, prefill_chunk: int, *, scoring_turn: bool = True
+    running: Sequence[S],
+    free: int,
+    n_batch: int,
+    prefill_chunk: int,
+    *,
+    scoring_turn: bool = True,
+    last_adapters: AdapterSet | None = None,
 ) -> Step[S]:
-    """The next batch, after preempting the newest sequences until it fits in ``free`` cells (each
+    """The next batch: the sequences of the adapter set whose turn it is (:func:`next_adapters` after
+    ``last_adapters``), after preempting the newest sequences until it fits in ``free`` cells (each
     preempted sequence gives its ``n_past`` cells back). One sequence is never preempted: alone, it
     runs, and a failed decode is the backstop."""
     kept = list(running)
     preempt: list[S] = []
     while True:
-        batch = plan_batch(kept, n_batch, prefill_chunk, scoring_turn=scoring_turn)
+        adapters = next_adapters(kept, last_adapters)
+        group = [s for s in kept if s.adapters == adapters]
+        batch = plan_batch(group, n_batch, prefill_chunk, scoring_turn=scoring_turn)
         cells = sum(n for _, n in batch)
         if cells <= free or len(kept) <= 1:
-            return Step(batch, preempt, cells)
+            return Step(batch, preempt, cells, adapters)
         victim = newest(kept)
         kept.remove(victim)
         preempt.append(victim)

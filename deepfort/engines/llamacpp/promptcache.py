@@ -10,7 +10,8 @@ shared prefix. This is what llama-server's ``--cache-ram`` does; a copy of a few
 millisecond, recomputing the same tokens several milliseconds each on a CPU.
 
 The states are kept least recently used first out, within a byte budget; a state whose tokens extend
-another's replaces it.
+another's replaces it. A state is kept with the LoRA adapters it was computed under and restored only
+for a prompt running with the same.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 import llama_cpp as lc
 
 from deepfort.engines.llamacpp import planner
+from deepfort.engines.llamacpp.planner import AdapterSet
 
 MIN_TOKENS = 16
 """Shorter caches are not kept: recomputing them costs about as much as the copy back."""
@@ -36,43 +38,53 @@ State = ctypes.Array[ctypes.c_uint8]
 class Kept:
     tokens: tuple[int, ...]
     state: State
+    adapters: AdapterSet = ()
+
+
+Key = tuple[AdapterSet, tuple[int, ...]]
 
 
 class HostPromptCache:
     def __init__(self, ctx: lc.llama_context_p, budget_bytes: int) -> None:
         self.ctx = ctx
         self.budget = budget_bytes
-        self._kept: OrderedDict[tuple[int, ...], Kept] = OrderedDict()
+        self._kept: OrderedDict[Key, Kept] = OrderedDict()
         self.bytes = 0
 
     def __len__(self) -> int:
         return len(self._kept)
 
-    def keep(self, seq_id: int, tokens: Sequence[int]) -> None:
-        """Copy sequence ``seq_id``'s cells (holding ``tokens``) before they are dropped."""
-        key = tuple(tokens)
-        if self.budget <= 0 or len(key) < MIN_TOKENS:
+    def keep(self, seq_id: int, tokens: Sequence[int], adapters: AdapterSet = ()) -> None:
+        """Copy sequence ``seq_id``'s cells (holding ``tokens``, computed with ``adapters``) before they
+        are dropped."""
+        held = tuple(tokens)
+        key = (adapters, held)
+        if self.budget <= 0 or len(held) < MIN_TOKENS:
             return
         if key in self._kept:
             self._kept.move_to_end(key)
             return
-        if any(k[: len(key)] == key for k in self._kept if len(k) > len(key)):
+        same = [k for a, k in self._kept if a == adapters]
+        if any(k[: len(held)] == held for k in same if len(k) > len(held)):
             return  # a longer state already holds these tokens
         state = read_state(self.ctx, seq_id, limit=self.budget)
         if state is None:
             return
-        for shorter in [k for k in self._kept if len(k) < len(key) and key[: len(k)] == k]:
-            self._forget(shorter)
-        self._kept[key] = Kept(key, state)
+        for shorter in [k for k in same if len(k) < len(held) and held[: len(k)] == k]:
+            self._forget((adapters, shorter))
+        self._kept[key] = Kept(held, state, adapters)
         self.bytes += len(state)
         while self.bytes > self.budget and self._kept:
             self._forget(next(iter(self._kept)))
 
-    def best(self, tokens: Sequence[int], limit: int) -> tuple[Kept | None, int]:
-        """The kept state sharing the longest prefix with ``tokens`` (at most ``limit`` tokens)."""
+    def best(self, tokens: Sequence[int], limit: int, adapters: AdapterSet = ()) -> tuple[Kept | None, int]:
+        """The kept state of ``adapters`` sharing the longest prefix with ``tokens`` (at most ``limit``
+        tokens)."""
         found: Kept | None = None
         length = 0
         for kept in self._kept.values():
+            if kept.adapters != adapters:
+                continue
             n = planner.common_prefix(kept.tokens, tokens, limit)
             if n > length:
                 found, length = kept, n
@@ -84,11 +96,12 @@ class HostPromptCache:
         it out of the budget): its state is still whole, and it is not put back."""
         if not write_state(self.ctx, kept.state, seq_id, n_tokens):
             return False
-        if kept.tokens in self._kept:
-            self._kept.move_to_end(kept.tokens)
+        key = (kept.adapters, kept.tokens)
+        if key in self._kept:
+            self._kept.move_to_end(key)
         return True
 
-    def _forget(self, key: tuple[int, ...]) -> None:
+    def _forget(self, key: Key) -> None:
         kept = self._kept.pop(key)
         self.bytes -= len(kept.state)
 

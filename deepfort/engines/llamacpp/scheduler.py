@@ -8,7 +8,9 @@ free cells; when cells run out mid-generation the newest sequence is preempted a
 recomputed later from its prompt and generated tokens. A request for prompt logprobs gets logits for
 every prompt token (never a cached prefix, whose cells have none), its prompt computed alone in fixed
 chunks (see :func:`planner.plan_batch`) every other step, the logprobs collected chunk by chunk and
-sent with its first token, or alone when ``max_tokens`` is 0. The loop runs on its own
+sent with its first token, or alone when ``max_tokens`` is 0. LoRA adapters apply to the whole context,
+so a step computes the sequences of one adapter set and the sets take turns (:func:`planner.next_adapters`);
+the context's adapters are switched only when the set changes. The loop runs on its own
 thread (ctypes releases the GIL inside llama.cpp) and hands deltas back through each sequence's ``emit``
 callback. What to admit, what to batch and what to preempt is decided by :mod:`planner`; this loop
 applies it.
@@ -16,18 +18,21 @@ applies it.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 import time
 from collections import deque
 from dataclasses import fields
 from itertools import count
+from pathlib import Path
 
 import llama_cpp as lc
 
 from deepfort.engines.base import EngineDelta, EngineStats
 from deepfort.engines.llamacpp import planner
 from deepfort.engines.llamacpp.model import LlamaModel
+from deepfort.engines.llamacpp.planner import AdapterSet
 from deepfort.engines.llamacpp.promptcache import HostPromptCache
 from deepfort.engines.llamacpp.sampler import Sampler
 from deepfort.engines.llamacpp.sequence import Seq
@@ -100,6 +105,16 @@ class Scheduler:
         self._scoring_turn = True
         """A scored prompt's chunk may take the next step (it alternates with the others' steps)."""
         self._stopping = False
+        self._ctx_lock = threading.Lock()
+        """Held around each step's llama.cpp calls and while an adapter is loaded or freed (llama.cpp
+        keeps a model's adapters in a set that every decode reads)."""
+        self._adapters: dict[int, lc.llama_adapter_lora_p] = {}
+        self._adapter_ids = count(1)
+        self._retiring: set[int] = set()
+        self._applied: AdapterSet = ()
+        """The adapters set on the context now."""
+        self._last_adapters: AdapterSet | None = None
+        """The adapter set of the previous step: the next step takes the next set in turn."""
         self._thread: threading.Thread | None = None
         self._stats = EngineStats(
             model=model_id, slots=n_parallel, queue_size=queue_size, kv_cells_total=self.kv_cells
@@ -118,11 +133,39 @@ class Scheduler:
             self._thread.join()
         lc.llama_batch_free(self.batch)
         lc.llama_free(self.ctx)
+        for adapter in self._adapters.values():
+            lc.llama_adapter_lora_free(adapter)
+        self._adapters.clear()
+
+    def load_adapter(self, path: Path) -> int:
+        """Load the GGUF LoRA adapter at ``path`` for this model; its id, for :attr:`Seq.adapters`.
+        Blocking (call it from a thread): it waits for the step in progress."""
+        with self._ctx_lock:
+            adapter = lc.llama_adapter_lora_init(self.model.ptr, str(path).encode())
+        if not adapter:
+            raise ConfigError(
+                f"llama.cpp could not load {path} as a LoRA adapter of this model (a GGUF LoRA adapter, "
+                "as `deepfort finetune` writes, made for a base model of the same architecture and size)"
+            )
+        with self._cond:
+            uid = next(self._adapter_ids)
+            self._adapters[uid] = adapter
+        return uid
+
+    def unload_adapter(self, uid: int) -> None:
+        """Free adapter ``uid`` once no sequence, running or waiting, uses it any more."""
+        with self._cond:
+            if uid in self._adapters:
+                self._retiring.add(uid)
+                self._cond.notify_all()
 
     def submit(self, seq: Seq) -> None:
         with self._cond:
             if self._stopping:
                 raise EngineError("the engine is shutting down")
+            gone = [uid for uid, _ in seq.adapters if uid not in self._adapters or uid in self._retiring]
+            if gone:
+                raise EngineError(f"LoRA adapter {gone[0]} was removed")
             immediate = not self._waiting and self.slots.has_free_slot()
             if not immediate and len(self._waiting) >= self.queue_size:
                 self._stats.rejected_total += 1
@@ -155,7 +198,7 @@ class Scheduler:
         while True:
             with self._cond:
                 self._sweep_cancelled()
-                while not self._stopping and not self._running and not self._waiting:
+                while not (self._stopping or self._running or self._waiting or self._retiring):
                     self._cond.wait()
                     self._sweep_cancelled()
                 if self._stopping:
@@ -163,12 +206,16 @@ class Scheduler:
                         seq.emit(EngineError("the engine shut down"))
                     return
                 self._admit()
+                retired = self._take_retired()
+                if retired:
+                    self._free_adapters(retired)
                 if not self._running:
                     # Waiting requests that do not fit yet; nothing runs that could free cells.
                     self._cond.wait(timeout=0.05)
                     continue
             try:
-                self._step()
+                with self._ctx_lock:
+                    self._step()
             except Exception as exc:  # a llama.cpp failure must not leave requests hanging
                 log.exception("decode step failed")
                 with self._cond:
@@ -187,6 +234,34 @@ class Scheduler:
             self._finish(seq, keep_cache=False)
             self._stats.cancelled_total += 1
             seq.emit(_cancelled(seq))
+
+    def _take_retired(self) -> list[int]:
+        """Adapters being removed that no sequence uses any more (they leave ``_adapters`` now)."""
+        in_use = {uid for seq in [*self._running, *self._waiting] for uid, _ in seq.adapters}
+        retired = [uid for uid in self._retiring if uid not in in_use]
+        for uid in retired:
+            self._retiring.discard(uid)
+        return retired
+
+    def _free_adapters(self, retired: list[int]) -> None:
+        with self._ctx_lock:
+            if any(uid in retired for uid, _ in self._applied):
+                self._set_adapters(())
+            for uid in retired:
+                lc.llama_adapter_lora_free(self._adapters.pop(uid))
+
+    def _set_adapters(self, adapters: AdapterSet) -> None:
+        """Apply ``adapters`` to the context (the next decode's graph includes them)."""
+        n = len(adapters)
+        if n:
+            handles = (lc.llama_adapter_lora_p_ctypes * n)(*(self._adapters[uid] for uid, _ in adapters))
+            scales = (ctypes.c_float * n)(*(scale for _, scale in adapters))
+            rc = lc.llama_set_adapters_lora(self.ctx, handles, n, scales)
+        else:
+            rc = lc.llama_set_adapters_lora(self.ctx, None, 0, None)
+        if rc != 0:
+            raise EngineError(f"llama_set_adapters_lora returned {rc}")
+        self._applied = adapters
 
     def _admit(self) -> None:
         while self._waiting:
@@ -247,7 +322,7 @@ class Scheduler:
 
     def _make_room(self) -> list[tuple[Seq, int]]:
         """This step's batch: how many pending tokens of each running sequence, after preempting what
-        does not fit."""
+        does not fit; the context's adapters set for it."""
         with self._cond:
             step = planner.plan_step(
                 self._running,
@@ -255,8 +330,12 @@ class Scheduler:
                 self.n_batch,
                 self.prefill_chunk,
                 scoring_turn=self._scoring_turn,
+                last_adapters=self._last_adapters,
             )
             self._scoring_turn = not any(seq.scoring for seq, _ in step.batch)
+            self._last_adapters = step.adapters
+            if step.adapters != self._applied:
+                self._set_adapters(step.adapters)
             for seq in step.preempt:
                 self._preempt(seq)
             self.slots.evict_cache(step.cells)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from deepfort.engines.base import EngineDelta, EngineRequest, TokenLogprob
+from deepfort.engines.llamacpp.planner import AdapterSet
 from deepfort.engines.llamacpp.sampler import Sampler
 from deepfort.engines.llamacpp.textstream import StopTextStream, ThinkingTracker
 
@@ -25,6 +26,8 @@ class Seq:
     emit: Emit
     grammar: str | None = None
     thinking_end: list[int] = field(default_factory=list)
+    adapters: AdapterSet = ()
+    """The LoRA adapters it runs with (ids the scheduler loaded, with their scales); () for the base."""
     tokens: list[int] = field(init=False)
     n_past: int = 0
     slot: int = -1

@@ -27,7 +27,7 @@ from itertools import count
 import llama_cpp as lc
 
 from deepfort.engines.llamacpp import planner
-from deepfort.engines.llamacpp.planner import Reuse
+from deepfort.engines.llamacpp.planner import AdapterSet, Reuse
 from deepfort.engines.llamacpp.promptcache import MIN_TOKENS, HostPromptCache, copy_prefix
 from deepfort.engines.llamacpp.sequence import Seq
 
@@ -38,6 +38,8 @@ class Slot:
     seq: Seq | None = None
     cached: list[int] = field(default_factory=list)
     """Tokens whose cells a finished sequence left behind (empty while running or cleared)."""
+    cached_adapters: AdapterSet = ()
+    """The LoRA adapters those cells were computed with: only a sequence with the same reuses them."""
     last_used: int = 0
 
 
@@ -98,6 +100,7 @@ class SlotTable:
             self.total_cells,
             reuse=seq.reuses_prefix,
             packed=not self.unified,
+            adapters=seq.adapters,
         )
 
     def acquire(self, seq: Seq, reuse: Reuse, *, need: int) -> None:
@@ -117,7 +120,8 @@ class SlotTable:
                 n_common = 0
         elif n_common > 0:
             if self.host is not None and len(target.cached) > n_common + MIN_TOKENS:
-                self.host.keep(target.index, target.cached)  # before the part not shared is cut off
+                # before the part not shared is cut off
+                self.host.keep(target.index, target.cached, target.cached_adapters)
             if not lc.llama_memory_seq_rm(self.memory, target.index, n_common, -1):
                 n_common = 0
         if n_common == 0:
@@ -136,7 +140,7 @@ class SlotTable:
         """Start ``seq`` in ``target`` from a host-kept cache when that shares a longer prefix."""
         if self.host is None or not seq.reuses_prefix or not len(self.host):
             return False
-        kept, n_kept = self.host.best(seq.tokens, len(seq.tokens) - 1)
+        kept, n_kept = self.host.best(seq.tokens, len(seq.tokens) - 1, seq.adapters)
         if kept is None or n_kept <= n_common:
             return False
         self._drop_cache(target)
@@ -151,6 +155,7 @@ class SlotTable:
         slot.last_used = next(self._clock)
         if keep_cache and seq.n_past > 0:
             slot.cached = seq.tokens[: seq.n_past]
+            slot.cached_adapters = seq.adapters
         else:
             self._clear(slot)
         seq.slot = -1
@@ -159,9 +164,10 @@ class SlotTable:
     def _drop_cache(self, slot: Slot) -> None:
         """Drop a slot's cache, keeping it in host memory first."""
         if slot.cached and self.host is not None:
-            self.host.keep(slot.index, slot.cached)
+            self.host.keep(slot.index, slot.cached, slot.cached_adapters)
         self._clear(slot)
 
     def _clear(self, slot: Slot) -> None:
         lc.llama_memory_seq_rm(self.memory, slot.index, -1, -1)
         slot.cached = []
+        slot.cached_adapters = ()
