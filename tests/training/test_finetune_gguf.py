@@ -4,7 +4,8 @@ A tiny random Llama model (tests/training/tiny.py) is written as a Hugging Face 
 GGUF; a LoRA is trained on a handful of Q&A pairs from the GGUF (through transformers' GGUF loader) and
 exported as a GGUF adapter; llama.cpp runs the base GGUF with the adapter and its logits must equal those
 of the PyTorch model with the peft adapter applied. The same after merging the adapter into the weights
-(our GGUF writer), and after q8_0 quantization with a looser tolerance.
+(by peft and our GGUF writer, and by deepfort's own GGUF merge), and after q8_0 quantization with a
+looser tolerance.
 
 Tolerances, on logits whose spread is about 1.6 (the tiny model's wide initialisation):
 
@@ -19,7 +20,6 @@ that llama.cpp ignored could not pass.
 
 from __future__ import annotations
 
-import ctypes
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +30,6 @@ import pytest
 
 pytest.importorskip("peft")
 
-import llama_cpp as lc
 import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
@@ -38,6 +37,8 @@ from transformers import AutoModelForCausalLM
 from deepfort.engines.llamacpp.model import LlamaModel
 from deepfort.training.finetune.gguf_llama import write_llama_gguf
 from deepfort.training.finetune.trainer import FinetuneOptions, finetune
+from deepfort.training.lora_merge import AdapterSpec, merge_lora
+from tests.training.logits import llama_logits, quantize_q8_0
 from tests.training.tiny import TinyModel, build_tiny_model
 
 pytestmark = [
@@ -88,43 +89,6 @@ def trained(tiny: TinyModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return options.out
 
 
-def llama_logits(
-    model: LlamaModel, tokens: Sequence[int], adapter: Path | None = None
-) -> np.ndarray[Any, Any]:
-    """llama.cpp's logits at every position of ``tokens``: f32 KV cache, flash attention off, one thread
-    (so the sums are in one order)."""
-    params = lc.llama_context_default_params()
-    params.n_ctx = params.n_batch = params.n_ubatch = 256
-    params.type_k = params.type_v = lc.GGML_TYPE_F32
-    params.flash_attn_type = lc.LLAMA_FLASH_ATTN_TYPE_DISABLED
-    params.n_threads = params.n_threads_batch = 1
-    ctx = lc.llama_init_from_model(model.ptr, params)
-    lora = None
-    batch = lc.llama_batch_init(len(tokens), 0, 1)
-    try:
-        if adapter is not None:
-            lora = lc.llama_adapter_lora_init(model.ptr, str(adapter).encode())
-            assert lora, f"llama.cpp refused the adapter {adapter}"
-            adapters = (lc.llama_adapter_lora_p_ctypes * 1)(lora)
-            scales = (ctypes.c_float * 1)(1.0)
-            assert lc.llama_set_adapters_lora(ctx, adapters, 1, scales) == 0
-        for i, token in enumerate(tokens):
-            batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = token, i, 1, 1
-            batch.seq_id[i][0] = 0
-        batch.n_tokens = len(tokens)
-        assert lc.llama_decode(ctx, batch) == 0
-        rows = [
-            np.ctypeslib.as_array(lc.llama_get_logits_ith(ctx, i), shape=(model.n_vocab,)).copy()
-            for i in range(len(tokens))
-        ]
-        return np.stack(rows)
-    finally:
-        lc.llama_batch_free(batch)
-        lc.llama_free(ctx)
-        if lora is not None:
-            lc.llama_adapter_lora_free(lora)
-
-
 def torch_logits(model: Any, tokens: Sequence[int]) -> np.ndarray[Any, Any]:
     with torch.no_grad():
         return np.asarray(model(torch.tensor([list(tokens)])).logits[0].float().numpy())
@@ -157,24 +121,34 @@ def test_gguf_adapter_in_llama_cpp_matches_peft(tiny: TinyModel, trained: Path) 
         for prompt in PROMPTS:
             tokens = model.tokenize(prompt)
             base = llama_logits(model, tokens)
-            got, want = llama_logits(model, tokens, trained / "adapter.gguf"), torch_logits(reference, tokens)
+            got, want = (
+                llama_logits(model, tokens, [(trained / "adapter.gguf", 1.0)]),
+                torch_logits(reference, tokens),
+            )
             assert np.abs(want - base).max() > 100 * F32_ATOL  # the adapter matters
             np.testing.assert_allclose(got, want, atol=F32_ATOL, rtol=0)
     finally:
         model.close()
 
 
-def test_merged_and_q8_0_in_llama_cpp_match_peft(tiny: TinyModel, trained: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["peft", "gguf"])
+def test_merged_and_q8_0_in_llama_cpp_match_peft(
+    tiny: TinyModel, trained: Path, tmp_path: Path, how: str
+) -> None:
+    """Merged by peft (``merge_and_unload``, written by our GGUF writer) or by deepfort's own merge of the
+    GGUF adapter into the GGUF base (``training/lora_merge.py``, what ``deepfort finetune --merge`` and
+    ``deepfort quantize --lora`` run, no torch)."""
     tuned = tuned_torch_model(tiny, trained / "adapter")
-    merged = tuned.merge_and_unload()
-    merged_gguf = write_llama_gguf(
-        merged.state_dict(), merged.config, tmp_path / "merged.gguf", tokenizer_from=tiny.gguf
-    )
-    q8 = tmp_path / "merged-q8_0.gguf"
-    params = lc.llama_model_quantize_default_params()
-    params.ftype = lc.LLAMA_FTYPE_MOSTLY_Q8_0
-    params.nthread = 1
-    assert lc.llama_model_quantize(str(merged_gguf).encode(), str(q8).encode(), ctypes.byref(params)) == 0
+    if how == "peft":
+        merged = tuned.merge_and_unload()
+        merged_gguf = write_llama_gguf(
+            merged.state_dict(), merged.config, tmp_path / "merged.gguf", tokenizer_from=tiny.gguf
+        )
+        tuned = tuned_torch_model(tiny, trained / "adapter")  # merge_and_unload changed the weights it holds
+    else:
+        adapter = AdapterSpec(trained / "adapter.gguf")
+        merged_gguf = merge_lora(tiny.gguf, [adapter], tmp_path / "merged.gguf").out
+    q8 = quantize_q8_0(merged_gguf, tmp_path / "merged-q8_0.gguf")
 
     base = LlamaModel(tiny.gguf)
     f32, q8_0 = LlamaModel(merged_gguf), LlamaModel(q8)

@@ -79,3 +79,63 @@ def build_tiny_model(out: Path, *, seed: int = 0) -> TinyModel:
         model.state_dict(), config, out / "tiny.gguf", tokenizer_from=embedded_model_path(), name="tiny"
     )
     return TinyModel(hf_dir=hf_dir, gguf=gguf_path)
+
+
+@functools.cache
+def _vocab_size() -> int:
+    from deepfort.engines.llamacpp.model import LlamaModel
+
+    model = LlamaModel(embedded_model_path(), vocab_only=True)
+    try:
+        return int(model.n_vocab)
+    finally:
+        model.close()
+
+
+def build_tiny_gguf(out: Path, *, seed: int = 0) -> Path:
+    """The tiny model's architecture with random weights, written as an f32 GGUF by our writer from numpy
+    arrays alone (no torch): for the tests of what needs only a GGUF, such as merging adapters."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from deepfort.training.finetune.gguf_llama import LLAMA_TENSORS, write_llama_gguf
+
+    config = SimpleNamespace(
+        vocab_size=_vocab_size(),
+        hidden_size=HIDDEN,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS,
+        num_key_value_heads=KV_HEADS,
+        intermediate_size=INTERMEDIATE,
+        max_position_embeddings=CONTEXT,
+        rms_norm_eps=1e-5,
+        rope_theta=10000.0,
+    )
+    head_dim = HIDDEN // HEADS
+    shapes = {
+        "input_layernorm.weight": (HIDDEN,),
+        "self_attn.q_proj.weight": (HEADS * head_dim, HIDDEN),
+        "self_attn.k_proj.weight": (KV_HEADS * head_dim, HIDDEN),
+        "self_attn.v_proj.weight": (KV_HEADS * head_dim, HIDDEN),
+        "self_attn.o_proj.weight": (HIDDEN, HEADS * head_dim),
+        "post_attention_layernorm.weight": (HIDDEN,),
+        "mlp.gate_proj.weight": (INTERMEDIATE, HIDDEN),
+        "mlp.up_proj.weight": (INTERMEDIATE, HIDDEN),
+        "mlp.down_proj.weight": (HIDDEN, INTERMEDIATE),
+    }
+    assert shapes.keys() == LLAMA_TENSORS.keys()
+    rng = np.random.default_rng(seed)
+
+    def draw(shape: tuple[int, ...]) -> np.ndarray:
+        if len(shape) == 1:  # norm weights near 1
+            return 1 + 0.1 * rng.standard_normal(shape, dtype=np.float32)
+        return 0.2 * rng.standard_normal(shape, dtype=np.float32)
+
+    state = {
+        "model.embed_tokens.weight": draw((config.vocab_size, HIDDEN)),
+        "model.norm.weight": draw((HIDDEN,)),
+    }
+    for i in range(LAYERS):
+        state |= {f"model.layers.{i}.{name}": draw(shape) for name, shape in shapes.items()}
+    return write_llama_gguf(state, config, out, tokenizer_from=embedded_model_path(), name="tiny-numpy")
