@@ -209,3 +209,28 @@ def test_show_the_embedded_sampling_defaults(cli: RunCli) -> None:
 
 def test_remove_unknown_fails(cli: RunCli) -> None:
     _failed(cli("models", "remove", "nothing-here"), "nothing-here")
+
+
+def test_add_adapter_list_and_remove(cli: RunCli, data_dir: Path, tmp_path: Path) -> None:
+    from deepfort.catalog import resolve_models
+    from deepfort.config import LocalModel, Settings
+
+    adapter = tmp_path / "faq.gguf"
+    adapter.write_bytes(b"GGUF" + bytes(28))  # the registry checks the magic; llama.cpp checks the rest at load
+    added = cli("models", "add-adapter", "smollm2", "faq", str(adapter), "--scale", "0.5")
+    assert added.exit_code == 0, added.output
+    assert "smollm2-135m:faq" in added.stdout
+    embedded = _by_id(cli)["smollm2-135m"]
+    assert embedded["lora"] == [{"name": "faq", "path": str(adapter), "scale": 0.5}]
+    # `deepfort serve` gets it on the model, and `--model base:adapter` names the base model.
+    settings = Settings(data_dir=data_dir)
+    (served,) = resolve_models(settings, ["smollm2-135m:faq"])
+    assert isinstance(served, LocalModel) and [a.name for a in served.lora] == ["faq"]
+    _failed(cli("models", "add-adapter", "smollm2-135m", "faq", str(adapter)), "already has an adapter")
+    _failed(cli("models", "add-adapter", "smollm2-135m", "a:b", str(adapter)), "not an adapter name")
+    _failed(cli("models", "add-adapter", "smollm2-135m", "x", str(tmp_path / "none.gguf")), "no adapter file")
+    _failed(cli("models", "add-adapter", "nope", "x", str(adapter)), "no model named")
+    removed = cli("models", "remove-adapter", "smollm2-135m", "faq")
+    assert removed.exit_code == 0, removed.output
+    assert _by_id(cli)["smollm2-135m"]["lora"] == []
+    _failed(cli("models", "remove-adapter", "smollm2-135m", "faq"), "no registered adapter")
