@@ -216,7 +216,7 @@ def test_add_adapter_list_and_remove(cli: RunCli, data_dir: Path, tmp_path: Path
     from deepfort.config import LocalModel, Settings
 
     adapter = tmp_path / "faq.gguf"
-    adapter.write_bytes(b"GGUF" + bytes(28))  # the registry checks the magic; llama.cpp checks the rest at load
+    adapter.write_bytes(b"GGUF" + bytes(28))  # the registry checks the magic, llama.cpp the rest
     added = cli("models", "add-adapter", "smollm2", "faq", str(adapter), "--scale", "0.5")
     assert added.exit_code == 0, added.output
     assert "smollm2-135m:faq" in added.stdout
