@@ -60,6 +60,14 @@ def finetune(
     save_every: Annotated[int, typer.Option("--save-every", help="Checkpoint every N steps.")] = 100,
     resume: Annotated[bool, typer.Option("--resume", help="Go on from OUT's latest checkpoint.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the data order, dropout and init.")] = 0,
+    merge: Annotated[
+        bool,
+        typer.Option(
+            "--merge",
+            help="Also write the base with the adapter merged: OUT/merged.gguf for a GGUF base, OUT/merged/ "
+            "(Hugging Face) for a directory.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Fine-tune a LoRA adapter on chat data; writes a GGUF adapter llama.cpp loads.
@@ -91,6 +99,7 @@ def finetune(
         save_every=save_every,
         resume=resume,
         seed=seed,
+        merge=merge,
     )
     with Progress(
         TextColumn("[bold]finetune"),
@@ -121,6 +130,18 @@ def finetune(
         f"in {report['seconds']:.1f} s on {report['device']}; final loss {report['final_loss']:.4f}",
         f"eval loss {before:.4f} -> {after:.4f}" if before is not None and after is not None else "",
         f"adapter: {result.adapter_dir} (peft), {result.adapter_gguf} (GGUF for llama.cpp --lora)",
+        _merged_line(result.merged),
         f"report: {options.out / 'report.json'}, {options.out / 'loss.png'}",
     ]
     typer.echo("\n".join(line for line in lines if line))
+
+
+def _merged_line(merged: Path | None) -> str:
+    if merged is None:
+        return ""
+    if merged.suffix == ".gguf":
+        return f"merged: {merged} (the base with the adapter in its weights: serve or quantize it)"
+    return (
+        f"merged: {merged} (Hugging Face); for llama.cpp convert it to GGUF first (docs/quantize.md, "
+        '"From a Hugging Face directory"), or fine-tune from a GGUF base'
+    )

@@ -11,6 +11,10 @@ from typer.testing import CliRunner
 
 pytest.importorskip("peft")
 
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM
+
 from deepfort.cli.main import app
 from deepfort.training.finetune.trainer import FinetuneOptions, StepEvent, finetune
 from tests.training.test_finetune_gguf import QA, write_qa
@@ -80,6 +84,9 @@ def test_output_directory_and_report(tiny: TinyModel, tmp_path: Path) -> None:
     assert [p["step"] for p in report["history"]["eval"]] == [0, 3, 6]
     assert report["eval_after"] < report["eval_before"]
     assert report["options"]["r"] == 16 and report["options"]["target"] == ["q_proj", "v_proj"]
+    assert 0 < report["train_seconds"] < report["seconds"]
+    assert report["seconds_per_step"] == pytest.approx(report["train_seconds"] / 6, abs=1e-3)
+    assert report["merged"] is None
     assert (result.out / "loss.png").read_bytes().startswith(b"\x89PNG")
     assert (result.out / "adapter" / "adapter_config.json").is_file()
     assert (result.out / "adapter.gguf").read_bytes().startswith(b"GGUF")
@@ -87,9 +94,9 @@ def test_output_directory_and_report(tiny: TinyModel, tmp_path: Path) -> None:
 
 def test_cli_trains_and_prints_the_report_as_json(tiny: TinyModel, tmp_path: Path) -> None:
     data = write_qa(tmp_path / "qa.jsonl", QA)
-    args = ["finetune", str(tiny.hf_dir), str(data), "-o", str(tmp_path / "out"), "--steps", "2"]
+    args = ["finetune", str(tiny.hf_dir), str(data), "-o", str(tmp_path / "out"), "--steps", "2", "--merge"]
     result = CliRunner().invoke(
-        app, [*args, "--batch-size", "4", "--r", "4", "--target", "q_proj,k_proj", "--json"]
+        app, [*args, "--batch-size", "4", "--r", "4", "--lr", "1e-2", "--target", "q_proj,k_proj", "--json"]
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -97,6 +104,17 @@ def test_cli_trains_and_prints_the_report_as_json(tiny: TinyModel, tmp_path: Pat
     assert report["options"]["r"] == 4 and report["options"]["target"] == ["q_proj", "k_proj"]
     assert report["trainable_parameters"] == 2 * (4 * 64 + 64 * 4) + 2 * (4 * 64 + 32 * 4)
     assert Path(report["adapter_gguf"]).is_file()
+    # --merge on a Hugging Face directory: the merged model as a directory, the tuned model's logits
+    merged = Path(report["merged"])
+    assert merged == tmp_path / "out" / "merged"
+    tokens = torch.tensor([[1, 2, 3, 4, 5, 6]])
+    with torch.no_grad():
+        base = AutoModelForCausalLM.from_pretrained(tiny.hf_dir, dtype=torch.float32).eval()
+        want = PeftModel.from_pretrained(base, tmp_path / "out" / "adapter").eval()(tokens).logits
+        got = AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32).eval()(tokens).logits
+        untuned = AutoModelForCausalLM.from_pretrained(tiny.hf_dir, dtype=torch.float32).eval()(tokens).logits
+    assert (want - untuned).abs().max() > 1e-2  # the adapter matters
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
 
 
 def test_cli_without_the_train_extra_says_what_to_install(

@@ -37,7 +37,6 @@ from transformers import AutoModelForCausalLM
 from deepfort.engines.llamacpp.model import LlamaModel
 from deepfort.training.finetune.gguf_llama import write_llama_gguf
 from deepfort.training.finetune.trainer import FinetuneOptions, finetune
-from deepfort.training.lora_merge import AdapterSpec, merge_lora
 from tests.training.logits import llama_logits, quantize_q8_0
 from tests.training.tiny import TinyModel, build_tiny_model
 
@@ -84,7 +83,9 @@ def trained(tiny: TinyModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("finetune")
     data = write_qa(root / "qa.jsonl", QA)
     # a high learning rate so that a few steps move the logits far beyond the tolerances
-    options = FinetuneOptions(base=tiny.gguf, data=data, out=root / "out", steps=6, batch_size=3, lr=2e-2)
+    options = FinetuneOptions(
+        base=tiny.gguf, data=data, out=root / "out", steps=6, batch_size=3, lr=2e-2, merge=True
+    )
     finetune(options)
     return options.out
 
@@ -136,8 +137,8 @@ def test_merged_and_q8_0_in_llama_cpp_match_peft(
     tiny: TinyModel, trained: Path, tmp_path: Path, how: str
 ) -> None:
     """Merged by peft (``merge_and_unload``, written by our GGUF writer) or by deepfort's own merge of the
-    GGUF adapter into the GGUF base (``training/lora_merge.py``, what ``deepfort finetune --merge`` and
-    ``deepfort quantize --lora`` run, no torch)."""
+    GGUF adapter into the GGUF base (``training/lora_merge.py``, no torch), as ``deepfort finetune
+    --merge`` wrote it."""
     tuned = tuned_torch_model(tiny, trained / "adapter")
     if how == "peft":
         merged = tuned.merge_and_unload()
@@ -145,9 +146,9 @@ def test_merged_and_q8_0_in_llama_cpp_match_peft(
             merged.state_dict(), merged.config, tmp_path / "merged.gguf", tokenizer_from=tiny.gguf
         )
         tuned = tuned_torch_model(tiny, trained / "adapter")  # merge_and_unload changed the weights it holds
-    else:
-        adapter = AdapterSpec(trained / "adapter.gguf")
-        merged_gguf = merge_lora(tiny.gguf, [adapter], tmp_path / "merged.gguf").out
+    else:  # what --merge wrote
+        merged_gguf = Path(json.loads((trained / "report.json").read_text())["merged"])
+        assert merged_gguf == trained / "merged.gguf"
     q8 = quantize_q8_0(merged_gguf, tmp_path / "merged-q8_0.gguf")
 
     base = LlamaModel(tiny.gguf)

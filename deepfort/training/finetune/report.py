@@ -17,8 +17,11 @@ def write_report(
     history: dict[str, list[dict[str, float]]],
     counts: dict[str, int],
     seconds: float,
+    train_seconds: float,
+    steps_run: int,
     device: str,
     adapter_gguf: Path | None,
+    merged: Path | None = None,
 ) -> dict[str, Any]:
     train, evals = history["train"], history["eval"]
     report: dict[str, Any] = {
@@ -26,11 +29,14 @@ def write_report(
         **counts,
         "device": device,
         "seconds": round(seconds, 3),
+        "train_seconds": round(train_seconds, 3),
+        "seconds_per_step": round(train_seconds / steps_run, 3) if steps_run else None,
         "final_loss": train[-1]["loss"] if train else None,
         "eval_before": evals[0]["loss"] if evals else None,
         "eval_after": evals[-1]["loss"] if evals else None,
         "adapter": str(out / "adapter"),
         "adapter_gguf": str(adapter_gguf) if adapter_gguf else None,
+        "merged": str(merged) if merged else None,
         "loss_png": str(out / "loss.png"),
         "history": history,
     }

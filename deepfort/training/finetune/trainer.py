@@ -31,6 +31,7 @@ from deepfort.errors import ConfigError
 from deepfort.training.finetune.base import BaseModel, load_base
 from deepfort.training.finetune.data import IGNORE, Example, Renderer, Schedule, pad_batch, read_conversations
 from deepfort.training.finetune.gguf_lora import write_lora_gguf
+from deepfort.training.lora_merge import AdapterSpec, merge_lora
 
 __all__ = ["FinetuneOptions", "FinetuneResult", "StepEvent", "finetune"]
 
@@ -66,6 +67,10 @@ class FinetuneOptions:
     save_every: int = 100
     resume: bool = False
     seed: int = 0
+    merge: bool = False
+    """Also write the base with the adapter merged into its weights: ``merged.gguf`` for a GGUF base
+    (``training/lora_merge.py``), ``merged/`` (a Hugging Face directory, peft's ``merge_and_unload``)
+    for a directory."""
 
     def check(self) -> None:
         if not 0 <= self.mix_share < 1:
@@ -90,6 +95,7 @@ class FinetuneResult:
     out: Path
     adapter_dir: Path
     adapter_gguf: Path | None
+    merged: Path | None = None
     report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -181,11 +187,13 @@ def finetune(options: FinetuneOptions, progress: Callable[[StepEvent], None] | N
         step, history = int(state["step"]), _History(**state["history"])
 
     device = accelerator.device
+    first_step = step
     if evals and not history.eval:
         history.eval.append(
             {"step": 0, "loss": _eval_loss(model, evals, options.batch_size, base.pad_id, device)}
         )
     model.train()
+    loop_started = time.monotonic()
     while step < total:
         examples = schedule.batch(step)
         # every process must step together: a short last batch still gives each one an example
@@ -207,12 +215,16 @@ def finetune(options: FinetuneOptions, progress: Callable[[StepEvent], None] | N
         if progress is not None:
             progress(StepEvent(step, total, history.train[-1]["loss"], eval_loss))
 
+    # the training loop alone (eval loss and checkpoints included), without loading the model
+    train_seconds = time.monotonic() - loop_started
     accelerator.wait_for_everyone()
     result = FinetuneResult(out=options.out, adapter_dir=options.out / "adapter", adapter_gguf=None)
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
         unwrapped.save_pretrained(result.adapter_dir, save_embedding_layers=False)
         result.adapter_gguf = _export_gguf(unwrapped, base, options)
+        if options.merge:
+            result.merged = _merge(unwrapped, base, result.adapter_gguf, options.out)
         result.report = write_report(
             options.out,
             options=asdict(options),
@@ -228,19 +240,33 @@ def finetune(options: FinetuneOptions, progress: Callable[[StepEvent], None] | N
                 "steps_per_epoch": schedule.steps_per_epoch,
             },
             seconds=time.monotonic() - started,
+            train_seconds=train_seconds,
+            steps_run=total - first_step,
             device=str(device),
             adapter_gguf=result.adapter_gguf,
+            merged=result.merged,
         )
     return result
 
 
-def _export_gguf(model: Any, base: BaseModel, options: FinetuneOptions) -> Path | None:
+def _export_gguf(model: Any, base: BaseModel, options: FinetuneOptions) -> Path:
     return write_lora_gguf(
         get_peft_model_state_dict(model, save_embedding_layers=False),
         model.config,
         options.out / "adapter.gguf",
         alpha=options.alpha,
     )
+
+
+def _merge(model: Any, base: BaseModel, adapter_gguf: Path, out: Path) -> Path:
+    """The base with the adapter in its weights: a GGUF base through our GGUF merge (the exported adapter,
+    as llama.cpp applies it), a Hugging Face directory through peft (the model is merged in place)."""
+    if base.gguf is not None:
+        return merge_lora(base.gguf, [AdapterSpec(adapter_gguf)], out / "merged.gguf").out
+    merged = out / "merged"
+    model.merge_and_unload().save_pretrained(merged)
+    base.tokenizer.save_pretrained(merged)
+    return merged
 
 
 def _save_checkpoint(accelerator: Any, where: Path, step: int, history: _History) -> None:
