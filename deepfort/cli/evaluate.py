@@ -23,14 +23,15 @@ from rich.table import Table
 
 from deepfort.access.keys import LOCAL, ApiKey
 from deepfort.cli.common import err_console, fail, settings_or_exit
-from deepfort.evals.cache import RunFile, RunParams, read_run
+from deepfort.config import LocalModel, Settings
+from deepfort.evals.cache import RunParams, read_run
 from deepfort.evals.client import EvalClient, EvalError, SamplingParams
 from deepfort.evals.compare import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, compare_runs, print_comparison
+from deepfort.evals.golden import load_golden
 from deepfort.evals.html import comparison_html, report_html
 from deepfort.evals.report import DEFAULT_KS, build_report, print_report
-from deepfort.evals.runner import EvalOptions, judge_params, plan_suites, run_suites
+from deepfort.evals.runner import EvalOptions, judge_params, plan_suites, run_to_report
 from deepfort.evals.suites import SUITES
-from deepfort.training.golden import load_golden
 
 app = typer.Typer(help="Benchmark a model: suites, run files, reports and comparisons.", no_args_is_help=True)
 
@@ -90,15 +91,25 @@ async def _local_principal() -> ApiKey:
 async def _in_process(
     config: Path | None, model: str | None
 ) -> AsyncIterator[tuple[httpx.ASGITransport, str]]:
-    """This node's model served by the real app in this process, reached through ``httpx.ASGITransport``
-    (the same request path as ``deepfort serve``). Whoever can run this can read the data directory, so
-    the app's requests are the local principal's, as ``deepfort chat`` in process."""
-    from deepfort.api.app import build_app
-    from deepfort.api.auth import authenticated
+    """This node's model (``model``: an id, an alias or a GGUF path) served in this process."""
     from deepfort.catalog import local_model
 
     settings = settings_or_exit(config)
-    chosen = local_model(settings, model)
+    async with serve_in_process(settings, local_model(settings, model)) as served:
+        yield served
+
+
+@asynccontextmanager
+async def serve_in_process(
+    settings: Settings, chosen: LocalModel
+) -> AsyncIterator[tuple[httpx.ASGITransport, str]]:
+    """``chosen`` served by the real app in this process, reached through ``httpx.ASGITransport`` (the
+    same request path as ``deepfort serve``), and the id it is served under. Whoever can run this can
+    read the data directory, so the app's requests are the local principal's, as ``deepfort chat`` in
+    process."""
+    from deepfort.api.app import build_app
+    from deepfort.api.auth import authenticated
+
     observability = settings.observability.model_copy(update={"metrics_port": None, "access_log": None})
     settings = settings.model_copy(
         update={"role": "standalone", "centers": [], "observability": observability}
@@ -265,11 +276,18 @@ def run(
                 f"{escape(str(path))}",
                 highlight=False,
             )
-            with RunFile.open(path, params, url=target.url) as opened, EvalProgress(err_console) as bar:
-                keys = await run_suites(
-                    plans, target.client, opened, options, judge=target.judge, progress=bar
+            with EvalProgress(err_console) as bar:
+                return await run_to_report(
+                    plans,
+                    target.client,
+                    path,
+                    options,
+                    params,
+                    judge=target.judge,
+                    progress=bar,
+                    url=target.url,
+                    ks=k or DEFAULT_KS,
                 )
-            return build_report(read_run(path), keys, ks=k or DEFAULT_KS)
 
     started = time.monotonic()
     try:

@@ -32,6 +32,14 @@ EPILOG = (
 )
 
 
+def require_train_extra(command: str = "finetune") -> None:
+    """Fail saying what to install when the ``train`` extra is missing (torch, transformers, peft ...)."""
+    try:
+        import deepfort.training.finetune.trainer  # noqa: F401
+    except ImportError as exc:
+        fail(escape(f"deepfort {command} needs the train extra ({exc.name} is missing): {TRAIN_EXTRA}"))
+
+
 def finetune(
     base: Annotated[Path, typer.Argument(help="Base model: a GGUF file or a Hugging Face directory.")],
     data: Annotated[Path, typer.Argument(help="Training data: OpenAI messages JSONL.")],
@@ -74,11 +82,10 @@ def finetune(
 
     Defaults: r 16, alpha 32, q_proj+v_proj, dropout 0.1; the loss on the answers only, in the model's
     own chat template."""
-    try:
-        from deepfort.training.finetune.trainer import FinetuneOptions
-        from deepfort.training.finetune.trainer import finetune as run
-    except ImportError as exc:
-        fail(escape(f"deepfort finetune needs the train extra ({exc.name} is missing): {TRAIN_EXTRA}"))
+    require_train_extra()
+    from deepfort.training.finetune.trainer import FinetuneOptions
+    from deepfort.training.finetune.trainer import finetune as run
+
     options = FinetuneOptions(
         base=base,
         data=data,

@@ -21,10 +21,9 @@ from rich.table import Table
 from deepfort.cli.common import err_console, fail
 from deepfort.cli.evaluate import EvalProgress, eval_target
 from deepfort.errors import ConfigError
-from deepfort.evals.cache import RunFile, RunParams, read_run
+from deepfort.evals.cache import RunParams
 from deepfort.evals.client import SamplingParams
-from deepfort.evals.report import build_report
-from deepfort.evals.runner import EvalOptions, SuitePlan, plan_suites, run_suites
+from deepfort.evals.runner import EvalOptions, SuitePlan, plan_suites, run_to_report
 from deepfort.training.quant.heldout import HELDOUT_TEXT
 from deepfort.training.quant.measure import Measurement, MeasureOptions, measure_model
 from deepfort.training.quant.quantizer import HF_DIRECTORY_HELP, check_input, quantize_file
@@ -57,9 +56,10 @@ async def _evaluate(
         params = RunParams(
             target.client.model, sampling.temperature, sampling.top_p, sampling.max_tokens, sampling.seed
         )
-        with RunFile.open(run_file, params, url=target.url) as opened, EvalProgress(err_console) as bar:
-            keys = await run_suites(plans, target.client, opened, options, progress=bar)
-    return build_report(read_run(run_file), keys)
+        with EvalProgress(err_console) as bar:
+            return await run_to_report(
+                plans, target.client, run_file, options, params, progress=bar, url=target.url
+            )
 
 
 def _scores(report: dict[str, Any] | None) -> dict[str, float]:

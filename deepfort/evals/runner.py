@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from deepfort.evals.base import MODES, GenerateRequest, Generation, Item, Mode, Suite, Verdict
-from deepfort.evals.cache import AnswerKey, RunFile, request_hash
+from deepfort.evals.cache import AnswerKey, RunFile, RunParams, read_run, request_hash
 from deepfort.evals.client import EvalClient, EvalError, Reply, SamplingParams
+from deepfort.evals.report import DEFAULT_KS, build_report
 from deepfort.evals.suites import SUITES
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "parse_assignments",
     "plan_suites",
     "run_suites",
+    "run_to_report",
 ]
 
 CODE_SUITES = frozenset({"humaneval", "mbpp"})
@@ -288,6 +290,25 @@ async def run_suites(
             progress.suite_started(plan.name, len(units), len(units) - len(missing))
         await _gather(run.ask(u) for u in missing)
     return covered
+
+
+async def run_to_report(
+    plans: Sequence[SuitePlan],
+    client: EvalClient,
+    path: Path,
+    options: EvalOptions,
+    params: RunParams,
+    *,
+    judge: EvalClient | None = None,
+    progress: ProgressSink | None = None,
+    url: str = "",
+    ks: Sequence[int] = DEFAULT_KS,
+) -> dict[str, Any]:
+    """:func:`run_suites` into the run file at ``path`` (opened for ``params``, resumed when it exists),
+    then the report of the answers this run covers."""
+    with RunFile.open(path, params, url=url) as run:
+        keys = await run_suites(plans, client, run, options, judge=judge, progress=progress)
+    return build_report(read_run(path), keys, ks=ks)
 
 
 async def _gather(work: Iterable[Any]) -> None:

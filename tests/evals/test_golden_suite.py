@@ -10,9 +10,9 @@ import pytest
 
 from deepfort.errors import ConfigError
 from deepfort.evals.base import Generation, Item
+from deepfort.evals.golden import load_golden
 from deepfort.evals.suites import SUITES
 from deepfort.evals.suites.golden import Golden
-from deepfort.training.golden import load_golden
 
 ROWS = [
     {"question": "中国的首都是哪里？", "answers": ["北京", "Beijing"]},

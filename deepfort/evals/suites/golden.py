@@ -1,4 +1,4 @@
-"""The golden-set suite: deepfort's golden question sets (:mod:`deepfort.training.golden`), scored by their
+"""The golden-set suite: deepfort's golden question sets (:mod:`deepfort.evals.golden`), scored by their
 accepted answers and checkers (exact, contains, regex, number) or by a judge model (``judge``).
 
 A ``judge`` item is scored in two steps the runner drives: :meth:`Golden.judge_request` builds the
@@ -16,7 +16,7 @@ from typing import ClassVar
 from deepfort.errors import ConfigError
 from deepfort.evals.base import GenerateRequest, Generation, Item, Suite, Verdict
 from deepfort.evals.extract import strip_think
-from deepfort.training.golden import GoldenItem, load_golden
+from deepfort.evals.golden import GoldenItem, load_golden
 
 __all__ = ["JUDGE_PROMPT", "SUITES", "Golden"]
 
