@@ -14,6 +14,7 @@ from deepfort.cli import (
     chat,
     cluster,
     data,
+    distill,
     doctor,
     evaluate,
     export,
@@ -52,6 +53,7 @@ app.add_typer(workflow.app, name="workflow")
 app.add_typer(data.app, name="data")
 app.command("quantize", epilog=quantize.EPILOG)(quantize.quantize)
 app.command("finetune", epilog=finetune.EPILOG)(finetune.finetune)
+app.command("distill", epilog=distill.EPILOG)(distill.distill)
 
 
 @app.command("version")

@@ -1,1 +1,1 @@
-"""Model work: golden-set evaluation of answers (``deepfort evaluate``)."""
+"""Model work: datasets, fine-tuning, distillation, quantization (one package each)."""
