@@ -4,6 +4,7 @@ streamed answer with its reasoning block, stop, history after a reload, feedback
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -272,6 +273,59 @@ def test_admin_status_and_models(page: Page, console: Console) -> None:
         "Model “console-added” added and ready.", timeout=60_000
     )
     expect(models.get_by_role("row", name=re.compile("^console-added"))).to_contain_text("ready")
+
+
+def test_admin_adds_a_lora_adapter_chats_with_it_and_removes_it(
+    page: Page, console: Console, tmp_path: Path
+) -> None:
+    # Imported here: that module skips itself without `gguf`, which must not skip every console test.
+    pytest.importorskip("gguf", reason="the GGUF writer comes with the `train` extra")
+    from tests.api.test_lora_serving import write_random_lora
+
+    adapter = write_random_lora(tmp_path / "faq.gguf", seed=3)
+    sign_in(page, console)
+    page.get_by_role("link", name="Admin").click()
+    page.get_by_role("tab", name="Models").click()
+    block = page.get_by_role("region", name="smollm2-135m", exact=True)
+    expect(block).to_contain_text("No adapters.")
+    block.get_by_role("button", name="Add an adapter to smollm2-135m").click()
+    block.get_by_label("Name").fill("faq")
+    block.get_by_label("Adapter path on the server (GGUF)").fill(str(tmp_path / "missing.gguf"))
+    block.get_by_role("button", name="Add adapter", exact=True).click()
+    expect(block.get_by_role("alert")).to_have_text(
+        f"The server did not add the adapter: no file at {tmp_path / 'missing.gguf'}"
+    )
+
+    block.get_by_label("Adapter path on the server (GGUF)").fill(str(adapter))
+    block.get_by_label("Scale").fill("0.5")
+    block.get_by_label("Keep it for restarts").uncheck()
+    block.get_by_role("button", name="Add adapter", exact=True).click()
+    expect(block.get_by_role("status")).to_have_text(
+        "Adapter added until the server stops: use the model id smollm2-135m:faq."
+    )
+    row = block.get_by_role("row", name=re.compile("^faq"))
+    expect(row).to_contain_text("smollm2-135m:faq")
+    expect(row).to_contain_text(str(adapter))
+    expect(row.get_by_role("cell").nth(1)).to_have_text("0.5")
+
+    # The chat's picker offers it at once, marked as an adapter, and it answers.
+    page.get_by_role("link", name="Chat").click()
+    expect(page.get_by_label("Model").locator("option[value='smollm2-135m:faq']")).to_have_text(
+        "smollm2-135m:faq (LoRA adapter)"
+    )
+    options(page, "smollm2-135m:faq", max_tokens=4)
+    answer = ask(page, "Hi")
+    finished(answer)
+    expect(answer.locator(".meta")).to_contain_text("smollm2-135m:faq (local)")
+
+    page.get_by_role("link", name="Admin").click()
+    page.get_by_role("tab", name="Models").click()
+    block.get_by_role("button", name="Remove adapter smollm2-135m:faq").click()
+    block.get_by_role("button", name="Remove", exact=True).click()
+    expect(block.get_by_role("status")).to_have_text("Adapter smollm2-135m:faq removed.")
+    expect(row).to_have_count(0)
+    served = [card["id"] for card in console.get("/v1/models").json()["data"]]
+    assert "smollm2-135m:faq" not in served
 
 
 def test_a_user_key_sees_no_admin(page: Page, console: Console) -> None:

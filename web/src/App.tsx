@@ -77,6 +77,17 @@ export function App() {
     void start();
   }, [start]);
 
+  // The administrator added or removed a model or an adapter: the chat's picker offers what is served now.
+  const refreshModels = useCallback(async () => {
+    try {
+      const models = await api.get<{ data: ModelCard[] }>("/v1/models");
+      setBoot((current) => (current.state === "ready" ? { ...current, models: models.data } : current));
+      setOptions((current) => (models.data.some((m) => m.id === current.model) ? current : { ...current, model: pickModel(models.data) }));
+    } catch {
+      // the next start reads the list; the admin page shows its own errors
+    }
+  }, [api]);
+
   const signIn = (value: string) => {
     saveKey(value);
     setKey(value);
@@ -182,7 +193,7 @@ export function App() {
       </header>
       {inAdmin ? (
         <main id="main" className="admin-main">
-          <AdminPage api={api} models={boot.models} onSignIn={signOut} />
+          <AdminPage api={api} models={boot.models} onSignIn={signOut} onModelsChanged={() => void refreshModels()} />
         </main>
       ) : (
         <div className="workspace">

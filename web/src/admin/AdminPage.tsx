@@ -10,12 +10,14 @@ interface Props {
   api: Api;
   models: ModelCard[];
   onSignIn: () => void;
+  /** A model or an adapter was added or removed. */
+  onModelsChanged: () => void;
 }
 
 const TABS = ["status", "keys", "models"] as const;
 type Tab = (typeof TABS)[number];
 
-export function AdminPage({ api, onSignIn }: Props) {
+export function AdminPage({ api, onSignIn, onModelsChanged }: Props) {
   const { t } = useI18n();
   const [tab, setTab] = useState<Tab>("status");
   const buttons = useRef<Record<Tab, HTMLButtonElement | null>>({ status: null, keys: null, models: null });
@@ -52,7 +54,7 @@ export function AdminPage({ api, onSignIn }: Props) {
       <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
         {tab === "status" && <StatusPanel api={api} onSignIn={onSignIn} />}
         {tab === "keys" && <KeysPanel api={api} onSignIn={onSignIn} />}
-        {tab === "models" && <ModelsPanel api={api} onSignIn={onSignIn} />}
+        {tab === "models" && <ModelsPanel api={api} onSignIn={onSignIn} onModelsChanged={onModelsChanged} />}
       </div>
     </div>
   );

@@ -3,16 +3,20 @@ import type { Api } from "../api/client";
 import type { ModelCard, Stats } from "../api/types";
 import { useI18n, type Translate } from "../i18n";
 import { ErrorNotice } from "../ui/ErrorNotice";
+import { AdaptersPanel } from "./AdaptersPanel";
+import { adaptersByModel, isAdapter, takesAdapters, type Adapter } from "./adapters";
 
 interface Row {
   card: ModelCard;
   aliases: string[];
 }
 
-/** One row per served model: cards that share a `root` are its aliases. */
+/** One row per served model: cards that share a `root` are its aliases; LoRA adapters (cards with a
+ * `parent`) are left to the adapters panel. */
 export function groupModels(cards: ModelCard[]): Row[] {
   const rows = new Map<string, Row>();
   for (const card of cards) {
+    if (isAdapter(card)) continue;
     const root = card.owned_by === "deepfort" && card.root ? card.root : card.id;
     const row = rows.get(root);
     if (!row) rows.set(root, { card: card.id === root ? card : { ...card, id: root }, aliases: card.id === root ? [] : [card.id] });
@@ -81,15 +85,24 @@ function AddModelForm({ api, onAdded, onSignIn }: { api: Api; onAdded: () => voi
   );
 }
 
-export function ModelsPanel({ api, onSignIn }: { api: Api; onSignIn: () => void }) {
+interface Props {
+  api: Api;
+  onSignIn: () => void;
+  /** After a model or an adapter is added or removed (the chat's model picker reads the list again). */
+  onModelsChanged: () => void;
+}
+
+export function ModelsPanel({ api, onSignIn, onModelsChanged }: Props) {
   const { t } = useI18n();
   const [rows, setRows] = useState<Row[] | null>(null);
+  const [adapters, setAdapters] = useState<Map<string, Adapter[]>>(new Map());
   const [stats, setStats] = useState<Stats | null>(null);
   const [error, setError] = useState<unknown>(null);
   const load = useCallback(async () => {
     try {
       const [models, engines] = await Promise.all([api.get<{ data: ModelCard[] }>("/v1/models"), api.get<Stats>("/stats")]);
       setRows(groupModels(models.data));
+      setAdapters(adaptersByModel(models.data));
       setStats(engines);
       setError(null);
     } catch (caught) {
@@ -139,7 +152,25 @@ export function ModelsPanel({ api, onSignIn }: { api: Api; onSignIn: () => void 
           </table>
         </div>
       )}
-      <AddModelForm api={api} onAdded={() => void load()} onSignIn={onSignIn} />
+      {rows && (
+        <AdaptersPanel
+          api={api}
+          models={rows.filter((row) => takesAdapters(row.card)).map((row) => row.card)}
+          adapters={adapters}
+          onChanged={async () => {
+            onModelsChanged();
+            await load();
+          }}
+        />
+      )}
+      <AddModelForm
+        api={api}
+        onAdded={() => {
+          onModelsChanged();
+          void load();
+        }}
+        onSignIn={onSignIn}
+      />
     </section>
   );
 }

@@ -46,12 +46,26 @@ export interface ModelCard {
   created: number;
   owned_by: string;
   root?: string | null;
+  /** A LoRA adapter's base model (then `root` is the adapter file and `details.lora` its entry). */
+  parent?: string | null;
   max_model_len?: number | null;
   details?: Record<string, unknown> | null;
   /** What the model samples with where a request leaves a field out (temperature, top_p, max_tokens, ...). */
   sampling_defaults?: Record<string, number> | null;
   /** The embedded SmolLM2-135M demonstration model: English only, for trying the plumbing. */
   demo?: boolean;
+}
+
+/** The answer of POST and DELETE /admin/models/{id}/adapters. */
+export interface AdapterChange {
+  id: string;
+  object: "model";
+  parent: string;
+  root: string;
+  lora: { name: string; path: string; scale: number };
+  /** Kept in (or removed from) the adapter registry that the next start reads. */
+  registered: boolean;
+  deleted?: boolean;
 }
 
 export interface ChatMessage {

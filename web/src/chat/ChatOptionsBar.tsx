@@ -1,6 +1,7 @@
 import type { ModelCard } from "../api/types";
 import { useI18n } from "../i18n";
 import { samplingDefault } from "./demo";
+import { modelOptions } from "./modelOptions";
 import type { ChatOptions } from "./useChat";
 
 interface Props {
@@ -27,9 +28,9 @@ export function ChatOptionsBar({ models, options, onChange }: Props) {
       <label className="inline-field">
         <span>{t("chat.model")}</span>
         <select value={options.model} onChange={(event) => onChange({ ...options, model: event.target.value })}>
-          {models.map((model) => (
+          {modelOptions(models).map((model) => (
             <option key={model.id} value={model.id}>
-              {model.id === "auto" ? t("chat.auto") : model.id}
+              {model.adapterOf !== null ? t("chat.adapter", { id: model.id }) : model.id === "auto" ? t("chat.auto") : model.id}
             </option>
           ))}
         </select>
